@@ -1,0 +1,1 @@
+"""Central services (directory, ledger, rules, fraud, KMS, forensic log); built in the central issue."""

@@ -1,0 +1,1 @@
+"""The bundled interledger client; built in the clearing issue."""

@@ -1,0 +1,1 @@
+"""The provider core (customers, accounts, ledger, rules); built in the DFSP issue."""

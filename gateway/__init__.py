@@ -1,0 +1,1 @@
+"""Carrier links (SMPP) and USSD sessions."""

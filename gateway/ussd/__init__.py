@@ -1,0 +1,1 @@
+"""USSD dialogues: session manager, carrier dialects and USSD-over-HTTP adapters."""

@@ -1,0 +1,1 @@
+"""The mobile network: SMSC / USSD centre over SMPP, virtual handsets, AT modems, faults."""

@@ -1,0 +1,1 @@
+"""The shell of ussdloop: command line, network configuration and service composition."""
