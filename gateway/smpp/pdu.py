@@ -228,29 +228,33 @@ class Pdu:
         if command is CommandId.GENERIC_NACK:
             return Pdu(command, self.sequence_number, status)
         if status == 0 or params:
-            return request(command, self.sequence_number, status, **params)
+            return Pdu(command, self.sequence_number, status, _with_defaults(command, params))
         return Pdu(command, self.sequence_number, status)
 
 
 def request(
     command_id: CommandId,
     sequence_number: int,
+    *,
     command_status: int = 0,
     tlvs: list[tuple[int, bytes]] | None = None,
     **params: ParamValue,
 ) -> Pdu:
     """Build a PDU with every mandatory field present (unnamed ones take their defaults)."""
+    full = _with_defaults(command_id, params)
+    return Pdu(command_id, sequence_number, command_status, full, list(tlvs or []))
+
+
+def _with_defaults(command_id: CommandId, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
     schema = SCHEMAS[command_id]
-    names = {p.name for p in schema.params}
-    unknown = set(params) - names
+    unknown = set(params) - {p.name for p in schema.params}
     if unknown:
         raise TypeError(f"{command_id.name} has no parameter {sorted(unknown)}")
-    full: dict[str, ParamValue] = {}
-    for p in schema.params:
-        full[p.name] = params.get(p.name, _DEFAULTS[p.kind])
-    if "short_message" in full:
-        full["sm_length"] = len(full["short_message"])  # type: ignore[arg-type]
-    return Pdu(command_id, sequence_number, command_status, full, list(tlvs or []))
+    full = {p.name: params.get(p.name, _DEFAULTS[p.kind]) for p in schema.params}
+    message = full.get("short_message")
+    if isinstance(message, bytes):
+        full["sm_length"] = len(message)
+    return full
 
 
 def generic_nack(sequence_number: int, status: CommandStatus) -> Pdu:
@@ -280,20 +284,26 @@ def _encode_params(schema: Schema, pdu: Pdu, body: bytearray) -> None:
     for p in schema.params:
         value = params.get(p.name, _DEFAULTS[p.kind])
         if p.kind is Kind.COCTET:
-            raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+            raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
             if len(raw) + 1 > p.max_length or b"\0" in raw:
                 raise ValueError(f"{p.name} must be under {p.max_length} octets, without NUL")
             body += raw
             body.append(0)
         elif p.kind is Kind.SM_LENGTH:
-            message = params.get("short_message", b"")
-            if len(message) > MAX_SHORT_MESSAGE:  # type: ignore[arg-type]
-                raise ValueError("short_message longer than 254 octets: use message_payload")
-            body.append(len(message))  # type: ignore[arg-type]
+            body.append(len(_short_message(params)))
         elif p.kind is Kind.SHORT_MESSAGE:
-            body += value  # type: ignore[operator]
+            body += _short_message(params)
         else:
-            body.append(int(value) & 0xFF)  # type: ignore[arg-type]
+            body.append(int(value) & 0xFF)
+
+
+def _short_message(params: dict[str, ParamValue]) -> bytes:
+    message = params.get("short_message", b"")
+    if not isinstance(message, bytes):
+        raise ValueError("short_message must be bytes (encode the text first)")
+    if len(message) > MAX_SHORT_MESSAGE:
+        raise ValueError("short_message longer than 254 octets: use message_payload")
+    return message
 
 
 # --- decoding -------------------------------------------------------------------------
