@@ -139,9 +139,8 @@ class NetworkConfig:
         codes: dict[str, str] = {}
         for name, dfsp in self.dfsps.items():
             if dfsp.short_code in codes:
-                raise ValueError(
-                    f"dfsps.{name}.short_code *{dfsp.short_code}# is also {codes[dfsp.short_code]}'s"
-                )
+                other = codes[dfsp.short_code]
+                raise ValueError(f"dfsps.{name}.short_code *{dfsp.short_code}# is also {other}'s")
             codes[dfsp.short_code] = name
 
 

@@ -67,7 +67,7 @@ def test_a_bad_value_fails_naming_its_key(tmp_path: Path, toml: str, key: str) -
 def test_a_file_that_is_not_toml_is_named(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[dfsps\n")
-    with pytest.raises(ConfigError, match="broken.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml is not valid TOML"):
         load_network(path, environ={})
 
 
