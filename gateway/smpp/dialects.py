@@ -19,8 +19,14 @@ from enum import Enum
 
 from gateway.smpp.constants import CommandId, CommandStatus, Tag, UssdServiceOp
 from gateway.smpp.gsm0338 import DataCoding, ScreenLimits, decode_text, encode_text
-from gateway.smpp.pdu import MAX_SHORT_MESSAGE, Pdu, request
-from gateway.smpp.tlv import ItsSessionInfo, TlvValueError, read_int, write_int
+from gateway.smpp.pdu import MAX_SHORT_MESSAGE, Pdu, with_defaults
+from gateway.smpp.tlv import (
+    ItsSessionInfo,
+    TlvValueError,
+    message_text_bytes,
+    read_int,
+    write_int,
+)
 
 Op = UssdServiceOp
 
@@ -251,10 +257,7 @@ def _read_session(dialect: Dialect, pdu: Pdu) -> tuple[int | None, bool]:
 
 
 def _read_text(pdu: Pdu) -> str:
-    payload = pdu.tlv(Tag.MESSAGE_PAYLOAD)
-    if payload is None:
-        payload = pdu.params.get("short_message", b"")
-    return decode_text(int(pdu.params.get("data_coding", 0)), bytes(payload))  # type: ignore[arg-type]
+    return decode_text(int(pdu.params.get("data_coding", 0)), message_text_bytes(pdu))
 
 
 def _build(
@@ -288,7 +291,7 @@ def _build(
         tlvs.append((Tag.MESSAGE_PAYLOAD, encoded.payload))
     else:
         fields["short_message"] = encoded.payload
-    pdu = request(command, sequence_number, tlvs=tlvs, **fields)
+    pdu = Pdu(command, sequence_number, 0, with_defaults(command, fields), tlvs)
     write_int(pdu, Tag.USSD_SERVICE_OP, 1, op)
     if dialect.session_key is SessionKey.ITS_SESSION_INFO and session_id is not None:
         pdu.set_tlv(Tag.ITS_SESSION_INFO, ItsSessionInfo(session_id, 0, end).to_bytes())

@@ -228,7 +228,7 @@ class Pdu:
         if command is CommandId.GENERIC_NACK:
             return Pdu(command, self.sequence_number, status)
         if status == 0 or params:
-            return Pdu(command, self.sequence_number, status, _with_defaults(command, params))
+            return Pdu(command, self.sequence_number, status, with_defaults(command, params))
         return Pdu(command, self.sequence_number, status)
 
 
@@ -241,11 +241,11 @@ def request(
     **params: ParamValue,
 ) -> Pdu:
     """Build a PDU with every mandatory field present (unnamed ones take their defaults)."""
-    full = _with_defaults(command_id, params)
+    full = with_defaults(command_id, params)
     return Pdu(command_id, sequence_number, command_status, full, list(tlvs or []))
 
 
-def _with_defaults(command_id: CommandId, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+def with_defaults(command_id: CommandId, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
     schema = SCHEMAS[command_id]
     unknown = set(params) - {p.name for p in schema.params}
     if unknown:
