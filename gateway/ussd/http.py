@@ -1,0 +1,253 @@
+"""USSD over HTTP (aiohttp), on the gateway's sessions and menu engine.
+
+The endpoint belongs to one DFSP, so any dial string ``*...#`` starts its menu.
+
+- ``POST /ussd``: the reference simulator's JSON ``{"phone", "message", "newSession"}``
+  (one session per phone). A dial string, ``"newSession": "true"`` or any message while
+  no session is open starts the menu; otherwise the message answers the screen. The
+  answer follows the Accept header: the reference ``<UssdResponse>`` XML when XML is
+  preferred, ``{"message", "sessionEnd"}`` when JSON is, plain text otherwise.
+- ``POST /ussd/callback``: the aggregators' form ``sessionId, serviceCode, phoneNumber,
+  text``, where ``text`` is every input so far joined by ``*``; answered ``CON <screen>``
+  or ``END <screen>`` in text/plain. A repeated request (no new input) gets the same
+  screen again.
+- ``GET /health``.
+
+Errors are ``{"id": "<ErrorName>", "message": "..."}``: 400 ``BadRequest`` for bad JSON,
+missing or oversize fields and bodies over the limit; 409 ``DialogueInProgress`` while
+the same session's previous request is still being answered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from gateway.ussd.sessions import DialogueKey, Screen, SessionManager, SessionState
+
+MAX_BODY: Final = 16 * 1024
+MAX_PHONE_CHARS: Final = 64
+MAX_SESSION_ID_CHARS: Final = 128
+MAX_MESSAGE_CHARS: Final = 1024  # a USSD input is at most 182; the callback's history more
+
+Health = Callable[[], tuple[str, str]]  # ("green" | "yellow" | "red", reason)
+
+_XML: Final = """<UssdResponse version="1.0">
+    <Status code="0"></Status>
+    <Message>{message}</Message>
+    <DefaultCode>{code}</DefaultCode>
+    <PhoneNumber>{phone}</PhoneNumber>
+</UssdResponse>
+"""
+_FORMATS: Final = {
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "application/json": "json",
+    "text/plain": "text",
+    "text/*": "text",
+}
+
+
+class BadRequest(Exception):
+    """The request cannot be understood; the message says what to fix."""
+
+
+class DialogueInProgress(Exception):
+    """The session's previous input is still being answered."""
+
+
+_ERRORS: Final[dict[type[Exception], int]] = {BadRequest: 400, DialogueInProgress: 409}
+
+
+def preferred_format(accept: str) -> str:
+    """ "xml", "json" or "text": the client's preferred answer (ties: first listed)."""
+    best: tuple[tuple[float, int], str] | None = None
+    for index, part in enumerate(accept.split(",")):
+        media, *params = (item.strip() for item in part.split(";"))
+        found = _FORMATS.get(media.lower())
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if found is None or not quality > 0:
+            continue
+        rank = (quality, -index)
+        if best is None or rank > best[0]:
+            best = (rank, found)
+    return "text" if best is None else best[1]
+
+
+def is_dial_string(message: str) -> bool:
+    return len(message) > 2 and message.startswith("*") and message.endswith("#")
+
+
+class _UssdOverHttp:
+    def __init__(
+        self, sessions: SessionManager, default_code: str, max_body: int, health: Health
+    ) -> None:
+        self._sessions = sessions
+        self._default_code = default_code
+        self._max_body = max_body
+        self._health = health
+
+    async def ussd(self, request: web.Request) -> web.Response:
+        body = await _json_object(request, self._max_body)
+        phone = _field(body, "phone", MAX_PHONE_CHARS)
+        message = _field(body, "message", MAX_MESSAGE_CHARS, empty=True).strip()
+        new_session = body.get("newSession") in ("true", True)
+        key = DialogueKey(phone, channel="http")
+        if new_session or is_dial_string(message) or await self._sessions.load(key) is None:
+            code = message if is_dial_string(message) else self._default_code
+            screen = await self._sessions.begin(key, code)
+        else:
+            screen = await self._sessions.answer(key, message)
+        reply = _shown(screen).reply
+        answer = preferred_format(request.headers.get("Accept", ""))
+        if answer == "xml":
+            xml = _XML.format(
+                message=escape(reply.text), code=escape(self._default_code), phone=escape(phone)
+            )
+            return web.Response(text=xml, content_type="application/xml")
+        if answer == "json":
+            return web.json_response({"message": reply.text, "sessionEnd": reply.end})
+        return web.Response(text=reply.text, content_type="text/plain")
+
+    async def callback(self, request: web.Request) -> web.Response:
+        form = await _form(request, self._max_body)
+        session_id = _field(form, "sessionId", MAX_SESSION_ID_CHARS)
+        phone = _field(form, "phoneNumber", MAX_PHONE_CHARS)
+        text = _field(form, "text", MAX_MESSAGE_CHARS, empty=True, required=False)
+        key = DialogueKey(phone, session_id, channel="callback")
+        record = await self._sessions.load(key)
+        if record is None and not text:
+            screen = await self._sessions.begin(key, self._default_code)
+        elif record is None:
+            screen = await self._sessions.answer(key, text)  # no session: "Session expired"
+        else:
+            new_input = _new_input(record.input_history, record.answers, text)
+            if new_input is None and record.state is SessionState.AWAITING_SUBSCRIBER:
+                return web.Response(text=f"CON {record.last_screen}", content_type="text/plain")
+            screen = await self._sessions.answer(key, new_input or "", input_history=text)
+        reply = _shown(screen).reply
+        prefix = "END" if reply.end else "CON"
+        return web.Response(text=f"{prefix} {reply.text}", content_type="text/plain")
+
+    async def health(self, request: web.Request) -> web.Response:
+        status, reason = self._health()
+        body = {"status": status} if status == "green" else {"status": status, "reason": reason}
+        return web.json_response(body, status=200 if status != "red" else 503)
+
+
+def ussd_http_app(
+    sessions: SessionManager,
+    *,
+    default_code: str,
+    max_body: int = MAX_BODY,
+    health: Health | None = None,
+) -> web.Application:
+    """The USSD-over-HTTP routes for one DFSP's menu (``default_code`` is its short code)."""
+    adapter = _UssdOverHttp(sessions, default_code, max_body, health or (lambda: ("green", "")))
+    app = web.Application(client_max_size=max_body, middlewares=[_error_answers])
+    app.router.add_post("/ussd", adapter.ussd)
+    app.router.add_post("/ussd/callback", adapter.callback)
+    app.router.add_get("/health", adapter.health)
+    return app
+
+
+class UssdHttpListener:
+    """The app on a TCP port (0: any free one); ``port`` is the real one once started."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+        self.port = None
+
+
+@web.middleware
+async def _error_answers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (BadRequest, DialogueInProgress) as error:
+        status = _ERRORS[type(error)]
+        return web.json_response({"id": type(error).__name__, "message": str(error)}, status=status)
+
+
+def _new_input(history: str, answers: int, text: str) -> str | None:
+    """What ``text`` (every input so far, ``*``-joined) adds to ``history``; None: nothing.
+
+    An input may itself contain ``*``: the part after the inputs already seen is one input.
+    """
+    if text == history:
+        return None
+    if not history and answers == 0:
+        return text
+    if text.startswith(history + "*"):
+        return text[len(history) + 1 :]
+    rest = text.split("*")[answers:]  # a history we did not see: count the inputs
+    return "*".join(rest) if rest else None
+
+
+def _shown(screen: Screen | None) -> Screen:
+    if screen is None:
+        raise DialogueInProgress("the previous input of this session is still being answered")
+    return screen
+
+
+async def _json_object(request: web.Request, max_body: int) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(f"the body is over {max_body} bytes") from None
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+async def _form(request: web.Request, max_body: int) -> dict[str, Any]:
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(f"the body is over {max_body} bytes") from None
+    except ValueError:
+        raise BadRequest("the body is not a form") from None
+    return dict(form)
+
+
+def _field(
+    body: dict[str, Any], name: str, limit: int, *, empty: bool = False, required: bool = True
+) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} is missing or not a string")
+    if not value and not empty:
+        raise BadRequest(f"{name} must not be empty")
+    if len(value) > limit:
+        raise BadRequest(f"{name} is longer than {limit} characters")
+    return value

@@ -1,0 +1,650 @@
+"""USSD sessions: one subscriber dialogue between screens, as an explicit state machine.
+
+A session is keyed by ``DialogueKey`` (channel, MSISDN, carrier session id): some USSD
+centres send no session id and some reuse ids across subscribers, so the MSISDN is
+always part of the key (a dialect that keys on the MSISDN alone passes no session id).
+
+``SessionManager`` runs the dialogue's turns for every channel (SMPP, HTTP): a BEGIN
+reserves a slot in the store (bounded by ``max_sessions``) and asks the menu for the
+first screen; each answer feeds the menu; the menu's last screen, an abort or a timeout
+removes the session. Every turn is a ``Screen`` for the channel to deliver; the manager
+never touches a socket. Time comes from an injected ``IReactorTime`` (``task.Clock`` in
+tests): the screen and dialogue deadlines are timers, and a menu slower than the
+application timeout is answered with an apology screen instead of silence.
+
+Records outlive their deadline in the store by ``STORE_GRACE`` seconds so that the
+deadline timer still finds the record it must expire and count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import quote
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply, mask_msisdn
+from gateway.ussd_menus.texts import translate
+
+if TYPE_CHECKING:
+    from gateway.ussd.stores import SessionStore
+
+STORE_GRACE: Final = 5.0  # seconds a record stays stored after its deadline
+MENU_HANDLER: Final = "menu"  # a pushed session whose answer opens the menu
+MAX_TEXT_CHARS: Final = 400  # longest stored screen text (a screen is at most 182)
+MAX_HISTORY_CHARS: Final = 4096  # longest stored input history
+
+_log = Logger(namespace="gateway.ussd.sessions")
+
+
+class DelayedCall(Protocol):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What the sessions need of an ``IReactorTime`` (the reactor, or ``task.Clock``)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> DelayedCall: ...
+
+
+class SessionState(Enum):
+    AWAITING_APPLICATION = "awaiting_application"  # the menu is preparing the next screen
+    AWAITING_SUBSCRIBER = "awaiting_subscriber"  # a screen is on the handset
+    ENDED = "ended"
+
+
+TRANSITIONS: Final[Mapping[SessionState, frozenset[SessionState]]] = {
+    SessionState.AWAITING_APPLICATION: frozenset(
+        {SessionState.AWAITING_SUBSCRIBER, SessionState.ENDED}
+    ),
+    SessionState.AWAITING_SUBSCRIBER: frozenset(
+        {SessionState.AWAITING_APPLICATION, SessionState.ENDED}
+    ),
+    SessionState.ENDED: frozenset(),
+}
+
+
+class EndReason(Enum):
+    COMPLETED = "completed"  # the menu's last screen was sent
+    ABORTED = "aborted"  # the subscriber or the network released the dialogue
+    SCREEN_TIMEOUT = "screen_timeout"  # the subscriber did not answer a screen in time
+    DIALOGUE_TIMEOUT = "dialogue_timeout"  # the whole dialogue took too long
+    APPLICATION_TIMEOUT = "application_timeout"  # the menu did not answer in time
+    FAILED = "failed"  # the answer handler raised
+    DROPPED = "dropped"  # the screen could not be delivered
+
+
+class InvalidTransition(RuntimeError):
+    """A session asked to move between states the transition table does not allow."""
+
+
+class SessionsFull(RuntimeError):
+    """``max_sessions`` sessions are live: no new session can be opened."""
+
+
+class SessionOpen(RuntimeError):
+    """A session is already live under the key a network-initiated screen would use."""
+
+
+class SaveResult(Enum):
+    """What a store did with a record it was asked to save."""
+
+    CREATED = "created"
+    REPLACED = "replaced"  # a live record under the same key was overwritten
+    REFUSED = "refused"  # the key was not live and ``limit`` records are
+
+
+class Outcome(Enum):
+    MENU = "menu"  # a screen of the menu (or of a push answer handler)
+    BUSY = "busy"  # "Service busy": max_sessions reached, nothing stored
+    EXPIRED = "expired"  # "Session expired": an answer for no live session
+    APOLOGY = "apology"  # the menu failed or was too slow; the session ended
+
+
+@dataclass(frozen=True)
+class DialogueKey:
+    """What identifies a dialogue: the channel, the MSISDN and the carrier's session id."""
+
+    msisdn: str
+    carrier_session_id: str | None = None  # None: the carrier sent none, or keys on MSISDN
+    channel: str = "smpp"
+
+    def __post_init__(self) -> None:
+        if self.carrier_session_id == "":
+            object.__setattr__(self, "carrier_session_id", None)
+
+    def __str__(self) -> str:
+        session = "" if self.carrier_session_id is None else quote(self.carrier_session_id, "")
+        return f"{quote(self.channel, '')}:{quote(self.msisdn, '')}:{session}"
+
+
+@dataclass(frozen=True)
+class SessionTimers:
+    """Seconds allowed for the whole dialogue, for the subscriber and for the menu."""
+
+    dialogue: float = 180.0
+    screen: float = 30.0
+    application: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("dialogue", "screen", "application"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SessionTimers.{name} must be positive")
+
+
+@dataclass
+class UssdCounters:
+    """Counts for /metrics; only ever incremented."""
+
+    sessions_started: int = 0
+    screens_sent: int = 0
+    sessions_ended: int = 0
+    aborts: int = 0
+    timeouts: int = 0
+    application_timeouts: int = 0
+    busy: int = 0
+    pushes: int = 0
+    sms_sent: int = 0
+    delivery_receipts: int = 0
+    rejected_pdus: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class SessionRecord:
+    """One live session as stored between screens (JSON, so several nodes can share it)."""
+
+    key: DialogueKey
+    session_id: str  # the gateway's own id, for logs (the key holds the MSISDN)
+    service_code: str
+    state: SessionState
+    created_at: float
+    screen_deadline: float  # when the current wait ends (the subscriber's, or the menu's)
+    dialogue_deadline: float
+    language: str = "en"
+    dialogue_state: dict[str, Any] = field(default_factory=dict)
+    last_screen: str = ""
+    network_initiated: bool = False
+    answer_handler: str | None = None  # None: answers go to the menu engine
+    answers: int = 0  # subscriber inputs so far
+    input_history: str = ""  # the channel's record of the inputs (the callback form's text)
+    screens: int = 0  # screens sent so far (the record's version)
+
+    @property
+    def deadline(self) -> float:
+        return min(self.screen_deadline, self.dialogue_deadline)
+
+    def move_to(self, state: SessionState) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransition(f"session {self.session_id}: {self.state.name} -> {state.name}")
+        self.state = state
+
+    def dialogue(self) -> Dialogue:
+        """The menu's view; it shares ``dialogue_state`` with this record."""
+        return Dialogue(
+            msisdn=self.key.msisdn,
+            service_code=self.service_code,
+            language=self.language,
+            state=self.dialogue_state,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "key": [self.key.channel, self.key.msisdn, self.key.carrier_session_id],
+                "session_id": self.session_id,
+                "service_code": self.service_code,
+                "state": self.state.value,
+                "created_at": self.created_at,
+                "screen_deadline": self.screen_deadline,
+                "dialogue_deadline": self.dialogue_deadline,
+                "language": self.language,
+                "dialogue_state": self.dialogue_state,
+                "last_screen": self.last_screen[:MAX_TEXT_CHARS],
+                "network_initiated": self.network_initiated,
+                "answer_handler": self.answer_handler,
+                "answers": self.answers,
+                "input_history": self.input_history[:MAX_HISTORY_CHARS],
+                "screens": self.screens,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SessionRecord:
+        """The record in ``text``; ``ValueError`` for anything that is not one."""
+        try:
+            data = json.loads(text)
+            channel, msisdn, carrier_session_id = data["key"]
+            record = cls(
+                key=DialogueKey(str(msisdn), carrier_session_id, str(channel)),
+                session_id=str(data["session_id"]),
+                service_code=str(data["service_code"]),
+                state=SessionState(data["state"]),
+                created_at=float(data["created_at"]),
+                screen_deadline=float(data["screen_deadline"]),
+                dialogue_deadline=float(data["dialogue_deadline"]),
+                language=str(data["language"]),
+                dialogue_state=dict(data["dialogue_state"]),
+                last_screen=str(data["last_screen"]),
+                network_initiated=bool(data["network_initiated"]),
+                answer_handler=data["answer_handler"],
+                answers=int(data["answers"]),
+                input_history=str(data.get("input_history", "")),
+                screens=int(data["screens"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a session record: {error}") from None
+        if record.answer_handler is not None and not isinstance(record.answer_handler, str):
+            raise ValueError("not a session record: answer_handler")
+        return record
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What to show the subscriber after a turn."""
+
+    reply: Reply
+    outcome: Outcome
+    session_id: str | None  # None when no session was kept (busy, expired)
+
+
+AnswerHandler = Callable[[Dialogue, str], Awaitable[Reply]]
+_Step = Callable[[Dialogue], Coroutine[Any, Any, Reply]]
+
+
+class _Turn:
+    """A screen being prepared for one key; ``superseded`` when aborted or replaced."""
+
+    __slots__ = ("superseded",)
+
+    def __init__(self) -> None:
+        self.superseded = False
+
+
+class SessionManager:
+    """The sessions of every channel, in a shared store, driven by the menu engine."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        engine: MenuEngine,
+        *,
+        clock: Clock,
+        timers: SessionTimers | None = None,
+        max_sessions: int = 100_000,
+        counters: UssdCounters | None = None,
+    ) -> None:
+        if max_sessions <= 0:
+            raise ValueError(f"max_sessions must be positive, got {max_sessions}")
+        self.store = store
+        self.engine = engine
+        self.timers = timers or SessionTimers()
+        self.max_sessions = max_sessions
+        self.counters = counters or UssdCounters()
+        self._clock = clock
+        self._handlers: dict[str, AnswerHandler] = {}
+        self._turns: dict[str, _Turn] = {}
+        self._deadline_calls: dict[str, DelayedCall] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def register_handler(self, name: str, handler: AnswerHandler) -> None:
+        """Name a handler for the answers to pushed (network-initiated) screens."""
+        if name == MENU_HANDLER or not name:
+            raise ValueError(f"handler name {name!r} is reserved")
+        self._handlers[name] = handler
+
+    async def load(self, key: DialogueKey) -> SessionRecord | None:
+        """The live session under ``key`` (None when there is none or its deadline passed)."""
+        record = await self.store.load(key)
+        if record is None or self._clock.seconds() >= record.deadline:
+            return None
+        return record
+
+    # --- mobile-originated turns ------------------------------------------------------
+
+    async def begin(
+        self, key: DialogueKey, service_code: str, *, language: str = "en"
+    ) -> Screen | None:
+        """The subscriber dialled ``service_code``: a new session (replacing a live one).
+
+        None when the session was aborted or replaced while the menu was answering.
+        """
+        self._supersede(key)
+        now = self._clock.seconds()
+        record = SessionRecord(
+            key=key,
+            session_id=secrets.token_hex(8),
+            service_code=service_code,
+            state=SessionState.AWAITING_APPLICATION,
+            created_at=now,
+            screen_deadline=now + self.timers.application,
+            dialogue_deadline=now + self.timers.dialogue,
+            language=language,
+        )
+        saved = await self.store.save(record, self._ttl(record, now), limit=self.max_sessions)
+        if saved is SaveResult.REFUSED:
+            self.counters.busy += 1
+            self.counters.screens_sent += 1
+            _log.warn(
+                "ussd_session_refused_busy msisdn={msisdn} max_sessions={max_sessions}",
+                msisdn=mask_msisdn(key.msisdn),
+                max_sessions=self.max_sessions,
+            )
+            return Screen(self.engine.busy(record.dialogue()), Outcome.BUSY, None)
+        if saved is SaveResult.REPLACED:
+            self.counters.sessions_ended += 1
+            self._event(record, "ussd_session_replaced")
+        self.counters.sessions_started += 1
+        self._event(record, "ussd_session_started", service_code=service_code)
+        return await self._turn(record, self.engine.begin)
+
+    async def answer(
+        self, key: DialogueKey, text: str, *, input_history: str | None = None
+    ) -> Screen | None:
+        """The subscriber answered the screen on the handset.
+
+        An answer for no live session gets the "Session expired" screen. None while the
+        previous answer of the same session is still being handled here (a duplicate).
+        ``input_history`` is kept with the session for the channel (see the callback form).
+        """
+        if str(key) in self._turns:
+            self._log_ignored(key)
+            return None
+        record = await self.store.load(key)
+        now = self._clock.seconds()
+        if record is None:
+            return self._expired_screen(key, record)
+        if record.state is SessionState.AWAITING_APPLICATION and now < record.deadline:
+            self._log_ignored(key)  # another node is preparing this session's screen
+            return None
+        if now >= record.deadline:
+            await self._end(record, self._timeout_reason(record, now))
+            return self._expired_screen(key, record)
+        self._disarm(str(key))
+        record.move_to(SessionState.AWAITING_APPLICATION)
+        record.screen_deadline = now + self.timers.application
+        record.answers += 1
+        if input_history is not None:
+            record.input_history = input_history
+        step = self._answer_step(record, text)
+        await self.store.save(record, self._ttl(record, now))
+        return await self._turn(record, step)
+
+    async def abort(self, key: DialogueKey) -> bool:
+        """The subscriber or the network released the dialogue; whether one was live."""
+        self._supersede(key)
+        record = await self.store.load(key)
+        if record is None:
+            return False
+        return await self._end(record, EndReason.ABORTED)
+
+    async def drop(self, key: DialogueKey, session_id: str) -> None:
+        """The screen of session ``session_id`` could not be delivered: forget the session."""
+        record = await self.store.load(key)
+        if record is not None and record.session_id == session_id:
+            self._supersede(key)
+            await self._end(record, EndReason.DROPPED)
+
+    # --- network-initiated dialogues --------------------------------------------------
+
+    async def open_pushed(
+        self,
+        key: DialogueKey,
+        service_code: str,
+        text: str,
+        *,
+        handler: str = MENU_HANDLER,
+        state: dict[str, Any] | None = None,
+        language: str = "en",
+    ) -> SessionRecord:
+        """A session for a screen the network side pushes; its answer goes to ``handler``.
+
+        Raises ``SessionOpen`` when a session is live under ``key``, ``SessionsFull`` at
+        ``max_sessions`` and ``ValueError`` for an unknown handler.
+        """
+        if handler != MENU_HANDLER and handler not in self._handlers:
+            raise ValueError(f"no answer handler named {handler!r}")
+        json.dumps(state or {})  # must be storable
+        if await self.load(key) is not None:
+            raise SessionOpen(f"a session is live for {mask_msisdn(key.msisdn)}")
+        now = self._clock.seconds()
+        record = SessionRecord(
+            key=key,
+            session_id=secrets.token_hex(8),
+            service_code=service_code,
+            state=SessionState.AWAITING_SUBSCRIBER,
+            created_at=now,
+            screen_deadline=now + self.timers.screen,
+            dialogue_deadline=now + self.timers.dialogue,
+            language=language,
+            dialogue_state=dict(state or {}),
+            last_screen=text,
+            network_initiated=True,
+            answer_handler=handler,
+            screens=1,
+        )
+        saved = await self.store.save(record, self._ttl(record, now), limit=self.max_sessions)
+        if saved is SaveResult.REFUSED:
+            self.counters.busy += 1
+            raise SessionsFull(f"{self.max_sessions} sessions are live")
+        self._supersede(key)
+        self.counters.sessions_started += 1
+        self.counters.screens_sent += 1
+        self._event(record, "ussd_session_pushed", handler=handler)
+        self._arm(record)
+        return record
+
+    # --- shutting down ----------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Wait for the deadline work under way (timers that fired)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the deadline timers (the store keeps the records and their expiry)."""
+        for call in self._deadline_calls.values():
+            if call.active():
+                call.cancel()
+        self._deadline_calls.clear()
+        await self.settle()
+
+    # --- one turn ---------------------------------------------------------------------
+
+    def _answer_step(self, record: SessionRecord, text: str) -> _Step:
+        handler = record.answer_handler
+        if handler is None:
+            return lambda dialogue: self.engine.answer(dialogue, text)
+        if handler == MENU_HANDLER:
+            record.answer_handler = None  # the menu takes the dialogue from here on
+            return self.engine.begin
+
+        async def step(dialogue: Dialogue) -> Reply:
+            answer_handler = self._handlers.get(handler)
+            if answer_handler is None:  # not registered on this node: the apology screen
+                raise LookupError(f"no answer handler named {handler!r}")
+            return await answer_handler(dialogue, text)
+
+        return step
+
+    async def _turn(self, record: SessionRecord, step: _Step) -> Screen | None:
+        name = str(record.key)
+        turn = self._turns[name] = _Turn()
+        dialogue = record.dialogue()
+        try:
+            reply, reason = await self._within_application_timeout(record, step(dialogue))
+        finally:
+            if self._turns.get(name) is turn:
+                del self._turns[name]
+        if turn.superseded:
+            return None
+        if reply is None:
+            if reason is EndReason.APPLICATION_TIMEOUT:
+                self.counters.application_timeouts += 1
+            await self._end(record, reason)
+            self.counters.screens_sent += 1
+            apology = Reply(translate("engine.unavailable", record.language), end=True)
+            return Screen(apology, Outcome.APOLOGY, record.session_id)
+        record.language = dialogue.language
+        return await self._after_reply(record, reply)
+
+    async def _within_application_timeout(
+        self, record: SessionRecord, step: Coroutine[Any, Any, Reply]
+    ) -> tuple[Reply | None, EndReason]:
+        """The menu's reply, or None (with why) when it failed or took too long."""
+        task = asyncio.ensure_future(step)
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(_: object = None) -> None:
+            if not first.done():
+                first.set_result(None)
+
+        timer = self._clock.callLater(self.timers.application, settle)
+        task.add_done_callback(settle)
+        try:
+            await first
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            if timer.active():
+                timer.cancel()
+        if not task.done():
+            task.add_done_callback(lambda t: self._late_reply(record, t))
+            return None, EndReason.APPLICATION_TIMEOUT
+        error = task.exception()
+        if error is not None:
+            _log.failure(
+                "ussd_answer_handler_failed session_id={session_id}",
+                failure=Failure(error),
+                session_id=record.session_id,
+            )
+            return None, EndReason.FAILED
+        return task.result(), EndReason.COMPLETED
+
+    async def _after_reply(self, record: SessionRecord, reply: Reply) -> Screen:
+        now = self._clock.seconds()
+        self.counters.screens_sent += 1
+        if reply.end:
+            await self._end(record, EndReason.COMPLETED)
+            return Screen(reply, Outcome.MENU, record.session_id)
+        if now >= record.dialogue_deadline:
+            await self._end(record, EndReason.DIALOGUE_TIMEOUT)
+            return Screen(self.engine.expired(record.dialogue()), Outcome.EXPIRED, None)
+        record.move_to(SessionState.AWAITING_SUBSCRIBER)
+        record.screen_deadline = now + self.timers.screen
+        record.last_screen = reply.text
+        record.screens += 1
+        await self.store.save(record, self._ttl(record, now))
+        self._arm(record)
+        return Screen(reply, Outcome.MENU, record.session_id)
+
+    def _late_reply(self, record: SessionRecord, task: asyncio.Future[Reply]) -> None:
+        error = None if task.cancelled() else task.exception()
+        _log.warn(
+            "ussd_late_reply_discarded session_id={session_id} error={error!r}",
+            session_id=record.session_id,
+            error=error,
+        )
+
+    def _log_ignored(self, key: DialogueKey) -> None:
+        _log.info("ussd_answer_ignored_busy msisdn={msisdn}", msisdn=mask_msisdn(key.msisdn))
+
+    def _expired_screen(self, key: DialogueKey, record: SessionRecord | None) -> Screen:
+        self.counters.screens_sent += 1
+        language = record.language if record is not None else "en"
+        dialogue = Dialogue(msisdn=key.msisdn, service_code="", language=language)
+        _log.info("ussd_answer_without_session msisdn={msisdn}", msisdn=mask_msisdn(key.msisdn))
+        return Screen(self.engine.expired(dialogue), Outcome.EXPIRED, None)
+
+    # --- ending and deadlines ---------------------------------------------------------
+
+    async def _end(self, record: SessionRecord, reason: EndReason) -> bool:
+        """Remove the session; counted and logged once, by whoever removed it from the store."""
+        self._disarm(str(record.key))
+        if record.state is not SessionState.ENDED:
+            record.move_to(SessionState.ENDED)
+        if not await self.store.delete(record.key):
+            return False
+        self.counters.sessions_ended += 1
+        if reason is EndReason.ABORTED:
+            self.counters.aborts += 1
+        elif reason in (EndReason.SCREEN_TIMEOUT, EndReason.DIALOGUE_TIMEOUT):
+            self.counters.timeouts += 1
+        self._event(record, "ussd_session_ended", reason=reason.value, screens=record.screens)
+        return True
+
+    def _timeout_reason(self, record: SessionRecord, now: float) -> EndReason:
+        if now >= record.dialogue_deadline:
+            return EndReason.DIALOGUE_TIMEOUT
+        if record.state is SessionState.AWAITING_APPLICATION:
+            return EndReason.APPLICATION_TIMEOUT  # the node preparing the screen went away
+        return EndReason.SCREEN_TIMEOUT
+
+    def _arm(self, record: SessionRecord) -> None:
+        name = str(record.key)
+        self._disarm(name)
+        delay = max(0.0, record.deadline - self._clock.seconds())
+        self._deadline_calls[name] = self._clock.callLater(
+            delay, self._deadline_passed, record.key, record.session_id, record.screens
+        )
+
+    def _disarm(self, name: str) -> None:
+        call = self._deadline_calls.pop(name, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _supersede(self, key: DialogueKey) -> None:
+        """Whatever this node was doing for ``key`` no longer matters."""
+        name = str(key)
+        turn = self._turns.pop(name, None)
+        if turn is not None:
+            turn.superseded = True
+        self._disarm(name)
+
+    def _deadline_passed(self, key: DialogueKey, session_id: str, screens: int) -> None:
+        self._deadline_calls.pop(str(key), None)
+        task = asyncio.ensure_future(self._expire(key, session_id, screens))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _expire(self, key: DialogueKey, session_id: str, screens: int) -> None:
+        record = await self.store.load(key)
+        if record is None or record.session_id != session_id or record.screens != screens:
+            return  # answered, ended or replaced meanwhile (here or on another node)
+        if record.state is SessionState.AWAITING_SUBSCRIBER:
+            await self._end(record, self._timeout_reason(record, self._clock.seconds()))
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.failure("ussd_session_expiry_failed", failure=Failure(task.exception()))
+
+    def _ttl(self, record: SessionRecord, now: float) -> float:
+        return max(record.deadline - now, 0.0) + STORE_GRACE
+
+    def _event(self, record: SessionRecord, event: str, **fields: object) -> None:
+        extra = "".join(f" {name}={{{name}}}" for name in fields)
+        _log.info(
+            event + " session_id={session_id} msisdn={msisdn}" + extra,
+            session_id=record.session_id,
+            msisdn=mask_msisdn(record.key.msisdn),
+            **fields,
+        )
