@@ -112,6 +112,7 @@ class GatewayConfig:
     sms_source: str = ""  # source_addr of SMS; "" = the first short code's digits
     receipts_kept: int = 10_000
     max_turns_in_flight: int = 10_000  # MO units being handled; beyond: ESME_RMSGQFUL
+    timers: SessionTimers | None = None  # None: the dialect's (180 s / 30 s / 15 s)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -178,7 +179,8 @@ class UssdGateway:
             self.store,
             menu_engine,
             clock=reactor,
-            timers=SessionTimers(
+            timers=config.timers
+            or SessionTimers(
                 self.dialect.dialogue_timeout,
                 self.dialect.screen_timeout,
                 self.dialect.application_timeout,

@@ -1,0 +1,132 @@
+"""The ``ussdloop`` command line.
+
+ussdloop up [--config F]                 the carrier side of the network in one process
+ussdloop simulator [--config F]          the modem simulator alone
+ussdloop gateway --dfsp NAME [--config F]  one DFSP's gateway alone
+ussdloop demo [--config F]               start a network on free ports and play the stories
+ussdloop phone --msisdn N [--control URL]  an interactive terminal phone
+ussdloop config [--config F]             check a configuration and print it
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Awaitable, Callable
+
+from ussdloop.config import ConfigError, NetworkConfig, load_network
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "phone":
+        from simulators.modem.phone_cli import main as phone_main
+
+        return phone_main(argv=[a for a in (argv or sys.argv[1:]) if a != "phone"])
+    try:
+        network = load_network(args.config)
+    except ConfigError as error:
+        print(f"ussdloop: configuration error: {error}", file=sys.stderr)
+        return 2
+    command: Callable[[argparse.Namespace, NetworkConfig], int] = args.run
+    return command(args, network)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ussdloop", description="A USSD-first mobile-money network."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace, NetworkConfig], int], help: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("--config", help="a network TOML file merged over the shipped default")
+        sub.set_defaults(run=run)
+        return sub
+
+    command("up", _up, "run the network (carrier side) in one process")
+    command("simulator", _simulator, "run the modem simulator alone")
+    gateway = command("gateway", _gateway, "run one DFSP's gateway alone")
+    gateway.add_argument("--dfsp", required=True, help="the DFSP whose gateway to run, e.g. dfsp1")
+    command("demo", _demo, "start a network on free ports and play the stories from handsets")
+    command("config", _config, "check a configuration and print it")
+    phone = commands.add_parser(
+        "phone", help="an interactive terminal phone (uses the control API)"
+    )
+    phone.add_argument("--msisdn", required=True)
+    phone.add_argument("--control", default="http://127.0.0.1:8000")
+    return parser
+
+
+def _config(args: argparse.Namespace, network: NetworkConfig) -> int:
+    print(json.dumps(dataclasses.asdict(network), indent=2))
+    return 0
+
+
+def _up(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import start_carrier_network
+    from ussdloop.runner import serve
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        carrier = await start_carrier_network(network)
+        _print_endpoints(network.network.name, carrier.running.endpoints)
+        return carrier.running.stop
+
+    return serve(start)
+
+
+def _simulator(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import Running, start_simulator
+    from ussdloop.runner import serve
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        running = Running()
+        try:
+            await start_simulator(network, running)
+        except BaseException:
+            await running.stop()
+            raise
+        _print_endpoints("modem simulator", running.endpoints)
+        return running.stop
+
+    return serve(start)
+
+
+def _gateway(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import Running, start_gateway
+    from ussdloop.runner import serve
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        running = Running()
+        await start_gateway(network, args.dfsp, running)
+        smpp = network.dfsps[args.dfsp].gateway.smpp
+        running.endpoints.append(
+            f"binding to SMSC smpp://{smpp.host}:{smpp.port} as {smpp.system_id}"
+        )
+        _print_endpoints(f"{args.dfsp} gateway", running.endpoints)
+        return running.stop
+
+    return serve(start)
+
+
+def _demo(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.demo import play_demo
+    from ussdloop.runner import run_once
+
+    return run_once(lambda: play_demo(network))
+
+
+def _print_endpoints(title: str, endpoints: list[str]) -> None:
+    print(f"{title} is up:", flush=True)
+    for endpoint in endpoints:
+        print(f"  {endpoint}", flush=True)
+    print("Ctrl-C stops it.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Composition: turn the network configuration into running services.
+
+Each piece starts alone (``ussdloop simulator``, ``ussdloop gateway --dfsp NAME``) or
+together (``ussdloop up``); the same objects and wire protocols either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.smpp.dialects import DIALECTS
+from gateway.smpp.esme import BindMode, EsmeConfig
+from gateway.ussd.service import GatewayConfig, UssdGateway
+from gateway.ussd.sessions import SessionTimers
+from gateway.ussd_menus.demo import demo_menu
+from gateway.ussd_menus.engine import MenuEngine
+from simulators.modem.at_modem import AtModemServer
+from simulators.modem.control_api import ControlServer
+from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
+from ussdloop.config import ConfigError, DfspSettings, NetworkConfig
+
+
+def simulator_config(network: NetworkConfig, *, any_port: bool = False) -> SimulatorConfig:
+    """The SMSC plays the carrier of every DFSP: one ESME account per DFSP gateway."""
+    sim = network.simulator
+    accounts = tuple(
+        EsmeAccount(
+            system_id=dfsp.gateway.smpp.system_id,
+            password=dfsp.gateway.smpp.password,
+            short_codes=(dfsp.short_code,),
+            dialect=dfsp.gateway.dialect,
+            window=dfsp.gateway.smpp.window,
+        )
+        for dfsp in network.dfsps.values()
+    )
+    return SimulatorConfig(
+        smpp_host=sim.smpp.host,
+        smpp_port=0 if any_port else sim.smpp.port,
+        accounts=accounts,
+        dialogue_timeout=sim.dialogue_timeout,
+        screen_timeout=sim.screen_timeout,
+        application_timeout=sim.application_timeout,
+    )
+
+
+def gateway_config(
+    network: NetworkConfig, name: str, *, smpp_port: int | None = None, any_port: bool = False
+) -> GatewayConfig:
+    """The gateway of DFSP ``name``; ``smpp_port`` overrides the configured SMSC port."""
+    dfsp = _dfsp(network, name)
+    gateway = dfsp.gateway
+    smpp = gateway.smpp
+    key = f"dfsps.{name}.gateway"
+    if gateway.dialect not in DIALECTS:
+        known = ", ".join(sorted(DIALECTS))
+        raise ConfigError(f"{key}.dialect", f"unknown dialect {gateway.dialect!r} (known: {known})")
+    esme = EsmeConfig(
+        host=smpp.host,
+        port=smpp.port if smpp_port is None else smpp_port,
+        system_id=smpp.system_id,
+        password=smpp.password,
+        system_type=smpp.system_type,
+        bind_mode=BindMode(smpp.bind_mode),
+        window=smpp.window,
+        enquire_link_interval=smpp.enquire_link_interval,
+        response_timeout=smpp.response_timeout,
+        reconnect_initial=smpp.reconnect_initial,
+        reconnect_max=smpp.reconnect_max,
+        rate_limit=smpp.rate_limit or None,
+        tls=smpp.tls,
+        tls_ca_file=smpp.tls_ca_file or None,
+    )
+    timers = gateway.timers
+    return GatewayConfig(
+        esme=esme,
+        dialect=gateway.dialect,
+        short_codes=(f"*{dfsp.short_code}#",),
+        max_sessions=gateway.max_sessions,
+        http_host=gateway.ussd_http.host,
+        http_port=0 if any_port else gateway.ussd_http.port,
+        timers=SessionTimers(timers.dialogue, timers.screen, timers.application),
+    )
+
+
+def build_gateway(config: GatewayConfig, **kwargs: Any) -> UssdGateway:
+    """A gateway serving the demo menu (the DFSP menus arrive with the DFSP core)."""
+    engine = MenuEngine(demo_menu(), limits=config.carrier_dialect.limits)
+    return UssdGateway(config, engine, **kwargs)
+
+
+def _dfsp(network: NetworkConfig, name: str) -> DfspSettings:
+    try:
+        return network.dfsps[name]
+    except KeyError:
+        known = ", ".join(sorted(network.dfsps))
+        raise ConfigError("dfsps", f"no DFSP named {name!r} (known: {known})") from None
+
+
+Stop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Running:
+    """Services started so far, stopped in reverse order."""
+
+    endpoints: list[str] = field(default_factory=list)
+    _stops: list[Stop] = field(default_factory=list)
+
+    def started(self, stop: Stop, endpoint: str = "") -> None:
+        self._stops.append(stop)
+        if endpoint:
+            self.endpoints.append(endpoint)
+
+    async def stop(self) -> None:
+        while self._stops:
+            await self._stops.pop()()
+
+
+@dataclass
+class CarrierNetwork:
+    """The simulator (SMSC, control API, AT modems) and one gateway per DFSP."""
+
+    simulator: Simulator
+    gateways: dict[str, UssdGateway]
+    control: ControlServer | None
+    running: Running
+
+
+async def start_simulator(
+    network: NetworkConfig, running: Running, *, any_port: bool = False
+) -> tuple[Simulator, ControlServer | None]:
+    sim = network.simulator
+    simulator = Simulator(simulator_config(network, any_port=any_port))
+    await simulator.start()
+    running.started(
+        simulator.stop, f"simulator SMPP    smpp://{sim.smpp.host}:{simulator.smpp_port}"
+    )
+    control = ControlServer(simulator, sim.control.host, 0 if any_port else sim.control.port)
+    await control.start()
+    running.started(control.stop, f"simulator control http://{sim.control.host}:{control.port}")
+    modems = sim.at_modems
+    if modems.msisdns:
+        at = AtModemServer(
+            simulator.network, modems.host, 0 if any_port else modems.base_port, modems.msisdns
+        )
+        await at.start()
+        running.started(at.stop)
+        for msisdn, port in at.ports.items():
+            running.endpoints.append(f"AT modem {msisdn}  socket://{modems.host}:{port}")
+    return simulator, control
+
+
+async def start_gateway(
+    network: NetworkConfig,
+    name: str,
+    running: Running,
+    *,
+    smpp_port: int | None = None,
+    any_port: bool = False,
+) -> UssdGateway:
+    config = gateway_config(network, name, smpp_port=smpp_port, any_port=any_port)
+    gateway = build_gateway(config)
+    await gateway.start()
+    running.started(gateway.stop)
+    host = config.http_host
+    running.endpoints.append(
+        f"{name} gateway USSD-over-HTTP http://{host}:{gateway.http_port}/ussd"
+    )
+    return gateway
+
+
+async def start_carrier_network(
+    network: NetworkConfig, *, any_port: bool = False
+) -> CarrierNetwork:
+    """Everything on the carrier side of SPEC section 7, in this process."""
+    running = Running()
+    try:
+        simulator, control = await start_simulator(network, running, any_port=any_port)
+        gateways = {
+            name: await start_gateway(
+                network, name, running, smpp_port=simulator.smpp_port, any_port=any_port
+            )
+            for name in network.dfsps
+        }
+    except BaseException:
+        await running.stop()
+        raise
+    return CarrierNetwork(simulator, gateways, control, running)

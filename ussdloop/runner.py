@@ -1,0 +1,68 @@
+"""Run services on Twisted's asyncio reactor until Ctrl-C / SIGTERM, then stop them cleanly."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from twisted.internet.error import CannotListenError
+
+from ussdloop.aio import as_deferred, install_asyncio_reactor
+from ussdloop.config import ConfigError
+
+Stop = Callable[[], Awaitable[None]]
+
+
+def serve(start: Callable[[], Awaitable[Stop]]) -> int:
+    """Start services with ``start`` (which returns their stop) and run until interrupted."""
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    outcome = {"code": 0}
+    stops: list[Stop] = []
+
+    async def starting() -> None:
+        try:
+            stops.append(await start())
+        except (ConfigError, CannotListenError, OSError, ValueError) as error:
+            print(f"ussdloop: cannot start: {_explain(error)}", file=sys.stderr, flush=True)
+            outcome["code"] = 1
+            reactor.stop()  # type: ignore[attr-defined]
+
+    async def stopping() -> None:
+        for stop in stops:
+            await stop()
+
+    reactor.callWhenRunning(lambda: as_deferred(starting()))  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: as_deferred(stopping()))  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    return outcome["code"]
+
+
+def run_once(job: Callable[[], Awaitable[int]]) -> int:
+    """Run ``job`` to completion on the reactor and return its exit code."""
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    outcome = {"code": 1}
+
+    async def running() -> None:
+        try:
+            outcome["code"] = await job()
+        except (ConfigError, CannotListenError, OSError, ValueError) as error:
+            print(f"ussdloop: {_explain(error)}", file=sys.stderr, flush=True)
+        finally:
+            reactor.stop()  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(lambda: as_deferred(running()))  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    return outcome["code"]
+
+
+def _explain(error: Any) -> str:
+    """A start-up failure in words that say what to fix."""
+    text = str(error)
+    if isinstance(error, CannotListenError):
+        return f"{text} (another process holds that port: stop it, or change the port in --config)"
+    return text
