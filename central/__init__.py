@@ -1,1 +1,1 @@
-"""Central services (directory, ledger, rules, fraud, KMS, forensic log); built in the central issue."""
+"""Central services: directory, ledger, rules, fraud, KMS, forensic log (the central issue)."""

@@ -119,18 +119,30 @@ class Running:
 
 
 @dataclass
+class SimulatorServices:
+    """The simulated mobile network and the ways to drive its handsets."""
+
+    simulator: Simulator
+    control: ControlServer
+    modems: AtModemServer | None
+
+
+@dataclass
 class CarrierNetwork:
     """The simulator (SMSC, control API, AT modems) and one gateway per DFSP."""
 
-    simulator: Simulator
+    sim: SimulatorServices
     gateways: dict[str, UssdGateway]
-    control: ControlServer | None
     running: Running
+
+    @property
+    def simulator(self) -> Simulator:
+        return self.sim.simulator
 
 
 async def start_simulator(
     network: NetworkConfig, running: Running, *, any_port: bool = False
-) -> tuple[Simulator, ControlServer | None]:
+) -> SimulatorServices:
     sim = network.simulator
     simulator = Simulator(simulator_config(network, any_port=any_port))
     await simulator.start()
@@ -140,16 +152,16 @@ async def start_simulator(
     control = ControlServer(simulator, sim.control.host, 0 if any_port else sim.control.port)
     await control.start()
     running.started(control.stop, f"simulator control http://{sim.control.host}:{control.port}")
-    modems = sim.at_modems
-    if modems.msisdns:
-        at = AtModemServer(
-            simulator.network, modems.host, 0 if any_port else modems.base_port, modems.msisdns
-        )
-        await at.start()
-        running.started(at.stop)
-        for msisdn, port in at.ports.items():
-            running.endpoints.append(f"AT modem {msisdn}  socket://{modems.host}:{port}")
-    return simulator, control
+    settings = sim.at_modems
+    modems = None
+    if settings.msisdns:
+        base_port = 0 if any_port else settings.base_port
+        modems = AtModemServer(simulator.network, settings.host, base_port, settings.msisdns)
+        await modems.start()
+        running.started(modems.stop)
+        for msisdn, port in modems.ports.items():
+            running.endpoints.append(f"AT modem {msisdn}  socket://{settings.host}:{port}")
+    return SimulatorServices(simulator, control, modems)
 
 
 async def start_gateway(
@@ -177,14 +189,13 @@ async def start_carrier_network(
     """Everything on the carrier side of SPEC section 7, in this process."""
     running = Running()
     try:
-        simulator, control = await start_simulator(network, running, any_port=any_port)
+        sim = await start_simulator(network, running, any_port=any_port)
+        port = sim.simulator.smpp_port
         gateways = {
-            name: await start_gateway(
-                network, name, running, smpp_port=simulator.smpp_port, any_port=any_port
-            )
+            name: await start_gateway(network, name, running, smpp_port=port, any_port=any_port)
             for name in network.dfsps
         }
     except BaseException:
         await running.stop()
         raise
-    return CarrierNetwork(simulator, gateways, control, running)
+    return CarrierNetwork(sim, gateways, running)

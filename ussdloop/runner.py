@@ -16,8 +16,7 @@ Stop = Callable[[], Awaitable[None]]
 
 def serve(start: Callable[[], Awaitable[Stop]]) -> int:
     """Start services with ``start`` (which returns their stop) and run until interrupted."""
-    install_asyncio_reactor()
-    from twisted.internet import reactor
+    reactor = _reactor()
 
     outcome = {"code": 0}
     stops: list[Stop] = []
@@ -28,22 +27,21 @@ def serve(start: Callable[[], Awaitable[Stop]]) -> int:
         except (ConfigError, CannotListenError, OSError, ValueError) as error:
             print(f"ussdloop: cannot start: {_explain(error)}", file=sys.stderr, flush=True)
             outcome["code"] = 1
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
     async def stopping() -> None:
         for stop in stops:
             await stop()
 
-    reactor.callWhenRunning(lambda: as_deferred(starting()))  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: as_deferred(stopping()))  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(lambda: as_deferred(starting()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: as_deferred(stopping()))
+    reactor.run()
     return outcome["code"]
 
 
 def run_once(job: Callable[[], Awaitable[int]]) -> int:
     """Run ``job`` to completion on the reactor and return its exit code."""
-    install_asyncio_reactor()
-    from twisted.internet import reactor
+    reactor = _reactor()
 
     outcome = {"code": 1}
 
@@ -53,10 +51,10 @@ def run_once(job: Callable[[], Awaitable[int]]) -> int:
         except (ConfigError, CannotListenError, OSError, ValueError) as error:
             print(f"ussdloop: {_explain(error)}", file=sys.stderr, flush=True)
         finally:
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
-    reactor.callWhenRunning(lambda: as_deferred(running()))  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(lambda: as_deferred(running()))
+    reactor.run()
     return outcome["code"]
 
 
@@ -66,3 +64,11 @@ def _explain(error: Any) -> str:
     if isinstance(error, CannotListenError):
         return f"{text} (another process holds that port: stop it, or change the port in --config)"
     return text
+
+
+def _reactor() -> Any:
+    """Twisted's reactor, on the asyncio loop."""
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    return reactor

@@ -549,6 +549,9 @@ class EsmeClient:
             for sending in self.outbound.take_sendable(self.reactor.seconds()):
                 transmitter.write_frame(sending.wire())
                 self.stats.submitted += 1
+            in_flight = self.outbound.in_flight
+            if in_flight > self.stats.max_in_flight:
+                self.stats.max_in_flight = in_flight
         self._schedule_wakeup()
 
     def _cancel_wakeup(self) -> None:

@@ -121,6 +121,7 @@ class EsmeStats:
     enquire_links_sent: int = 0
     generic_nacks_received: int = 0
     malformed_received: int = 0
+    max_in_flight: int = 0  # the most requests ever awaiting a response at once
 
 
 class Role(Enum):

@@ -43,6 +43,7 @@ class Screen:
     expects_reply: bool  # True: the dialogue is open and waits for the subscriber
     network_initiated: bool = False
     ended_reason: str | None = None  # None, "released", "timeout", "aborted", "network_error"
+    data_coding: int | None = None  # of the PDU that carried it; None: the network's own
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,10 @@ class Simulator:
     def bound_accounts(self) -> list[str]:
         return self.smsc.bound_accounts()
 
+    def inject_raw(self, system_id: str, data: bytes) -> int:
+        """Fault injection: write raw bytes to every bound connection of the account."""
+        return self.smsc.inject_raw(system_id, data)
+
     async def start(self) -> None:
         if self._port is None:
             self._listen(self.config.smpp_port)

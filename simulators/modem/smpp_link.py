@@ -189,13 +189,22 @@ class SmscLink:
             elif item.command_id.is_response:
                 self._response(item)
             else:
-                handler = self._requests.get(item.command_id)
-                if handler is None:
-                    self._send(item.response(S.ESME_RINVCMDID))
-                else:
-                    handler(item)
+                self._request(item)
             if self.state is LinkState.CLOSED:
                 return
+
+    def _request(self, pdu: Pdu) -> None:
+        handler = self._requests.get(pdu.command_id)
+        if handler is None:
+            self._send(pdu.response(S.ESME_RINVCMDID))
+            return
+        try:
+            handler(pdu)
+        except Exception:  # a bug of ours must not take the ESME's link down
+            log.exception(
+                "event=smsc_request_failed peer=%s command=%s", self.peer, pdu.command_id.name
+            )
+            self._send(pdu.response(S.ESME_RSYSERR))
 
     def connection_lost(self) -> None:
         if self.state is not LinkState.CLOSED:
@@ -384,6 +393,11 @@ class SmscLink:
             self._close()
 
     # --- bytes out -------------------------------------------------------------------------
+
+    def write_raw(self, data: bytes) -> None:
+        """Bytes as they are, whatever they hold (fault injection toward the ESME)."""
+        if self.state is not LinkState.CLOSED:
+            self._write(data)
 
     def _next_sequence(self) -> int:
         self._sequence = self._sequence % MAX_SEQUENCE + 1

@@ -23,7 +23,7 @@ from gateway.smpp.gsm0338 import decode_text, encode_gsm7, gsm7_length
 from gateway.smpp.pdu import Pdu, request
 from gateway.smpp.tlv import message_text_bytes, write_cstring, write_int
 from simulators.modem.clock import ReactorClock
-from simulators.modem.handsets import Handset, Sms, normalise_msisdn
+from simulators.modem.handsets import Handset, Sms
 from simulators.modem.smpp_link import SubmitOutcome
 from simulators.modem.ussd_centre import MobileOriginatedLinks
 
@@ -46,8 +46,8 @@ class SmsCentre:
 
     def submit(self, system_id: str, pdu: Pdu) -> SubmitOutcome:
         try:
-            msisdn = normalise_msisdn(str(pdu.get("destination_addr", "")))
-        except ValueError:
+            handset = self._handset(str(pdu.get("destination_addr", "")))
+        except ValueError:  # not an MSISDN, or the network is full
             return SubmitOutcome(S.ESME_RINVDSTADR)
         message_id = self._message_id()
         text = decode_text(int(pdu.get("data_coding", 0)), message_text_bytes(pdu))
@@ -56,7 +56,7 @@ class SmsCentre:
         wants_receipt = int(pdu.get("registered_delivery", 0)) & 0x03
 
         def deliver() -> None:
-            delivered = self._handset(msisdn).receive_sms(sms)
+            delivered = handset.receive_sms(sms)
             if wants_receipt == 1 or (wants_receipt == 2 and not delivered):
                 receipt = delivery_receipt(pdu, sms, delivered, submitted, self._clock.seconds())
                 self._links.deliver(system_id, receipt, _ignore, store=True)

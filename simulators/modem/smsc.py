@@ -216,6 +216,14 @@ class SmscFactory(ServerFactory):
                 protocol.link.unbind()
         return closing
 
+    def inject_raw(self, system_id: str, data: bytes) -> int:
+        """Write ``data`` unchanged to every bound connection of the account (a fault:
+        garbage, or hand-made PDUs, toward the ESME); returns how many got it."""
+        links = list(self._binds.get(system_id, ()))
+        for link in links:
+            link.write_raw(data)
+        return len(links)
+
     def drop_all(self) -> int:
         """Drop every ESME connection now (a fault, or a restart)."""
         protocols = list(self.connections)

@@ -148,9 +148,6 @@ class UssdCentre:
     def live_dialogues(self) -> int:
         return len(self._live)
 
-    def dialogue_of(self, msisdn: str) -> Dialogue | None:
-        return self._live.get(msisdn)
-
     # --- the handset's side (Switch) ---------------------------------------------------------
 
     def originate(self, handset: Handset, code: str) -> None:
@@ -211,17 +208,17 @@ class UssdCentre:
                 and message.action is not UssdAction.END
             ):
                 return SubmitOutcome(S.ESME_RSUBMITFAIL)  # a second screen before the answer
-            return self._accept(dialogue, message)
+            return self._accept(dialogue, message, pdu)
         if message.action is UssdAction.END or self._recently_ended(
             (system_id, msisdn, message.session_id)
         ):
             return SubmitOutcome(S.ESME_RINVDSTADR)
         if dialogue is not None:
             return SubmitOutcome(S.ESME_RDELIVERYFAILURE)  # the subscriber is busy
-        return self._push(system_id, dialect, msisdn, message)
+        return self._push(system_id, dialect, msisdn, message, pdu)
 
     def _push(
-        self, system_id: str, dialect: Dialect, msisdn: str, message: UssdMessage
+        self, system_id: str, dialect: Dialect, msisdn: str, message: UssdMessage, pdu: Pdu
     ) -> SubmitOutcome:
         """A network-initiated dialogue: the application's screen to an idle handset."""
         route = self._routes.get(message.service_code)
@@ -229,32 +226,40 @@ class UssdCentre:
             route = self._home.get(system_id)
         if route is None:
             return SubmitOutcome(S.ESME_RINVSRCADR)
+        try:
+            handset = self._handset(msisdn)
+        except ValueError:  # the network is full
+            return SubmitOutcome(S.ESME_RDELIVERYFAILURE)
         session_id = message.session_id
         if session_id is None:
             session_id = self._allocate(dialect, msisdn)
-        dialogue = Dialogue(route, self._handset(msisdn), session_id, network_initiated=True)
+        dialogue = Dialogue(route, handset, session_id, network_initiated=True)
         self._open(dialogue)
-        return self._accept(dialogue, message)
+        return self._accept(dialogue, message, pdu)
 
-    def _accept(self, dialogue: Dialogue, message: UssdMessage) -> SubmitOutcome:
+    def _accept(self, dialogue: Dialogue, message: UssdMessage, pdu: Pdu) -> SubmitOutcome:
+        coding = int(pdu.get("data_coding", 0))
         return SubmitOutcome(
-            S.ESME_ROK, self._message_id(), after=lambda: self._apply(dialogue, message)
+            S.ESME_ROK, self._message_id(), after=lambda: self._apply(dialogue, message, coding)
         )
 
-    def _apply(self, dialogue: Dialogue, message: UssdMessage) -> None:
+    def _apply(self, dialogue: Dialogue, message: UssdMessage, coding: int) -> None:
         if dialogue.state is DialogueState.ENDED:
             return
         ni = dialogue.network_initiated
         if message.action is UssdAction.END:
-            self._end(dialogue, RELEASED, message.text or dialogue.notification)
+            text = message.text or dialogue.notification
+            self._end(dialogue, RELEASED, text, data_coding=coding)
         elif message.action is UssdAction.CONTINUE:
             dialogue.move(DialogueState.AWAITING_SUBSCRIBER)
             dialogue.notification = ""
             self._arm(dialogue, dialogue.route.dialect.screen_timeout)
-            dialogue.handset.show(Screen(message.text, True, ni), HandsetState.OPEN)
+            screen = Screen(message.text, True, ni, data_coding=coding)
+            dialogue.handset.show(screen, HandsetState.OPEN)
         else:  # NOTIFY: shown, acknowledged; the application still has to release
             dialogue.notification = message.text
-            dialogue.handset.show(Screen(message.text, False, ni), HandsetState.WAITING)
+            screen = Screen(message.text, False, ni, data_coding=coding)
+            dialogue.handset.show(screen, HandsetState.WAITING)
             self._send_unit(dialogue, self._mo_pdu(dialogue, UssdAction.NOTIFY_ACK, ""))
 
     # --- dialogues -----------------------------------------------------------------------------
@@ -316,7 +321,13 @@ class UssdCentre:
             self._end(dialogue, TIMEOUT, TIMEOUT_TEXT, abort_application=True)
 
     def _end(
-        self, dialogue: Dialogue, reason: str, text: str, *, abort_application: bool = False
+        self,
+        dialogue: Dialogue,
+        reason: str,
+        text: str,
+        *,
+        abort_application: bool = False,
+        data_coding: int | None = None,
     ) -> None:
         dialogue.move(DialogueState.ENDED)
         cancel(dialogue.step_timer)
@@ -332,9 +343,8 @@ class UssdCentre:
         if abort_application:
             abort = self._mo_pdu(dialogue, UssdAction.ABORT, "")
             self._links.deliver(dialogue.route.system_id, abort, _ignore)
-        dialogue.handset.show(
-            Screen(text, False, dialogue.network_initiated, reason), HandsetState.IDLE
-        )
+        screen = Screen(text, False, dialogue.network_initiated, reason, data_coding)
+        dialogue.handset.show(screen, HandsetState.IDLE)
 
     def end_all(self, reason: str = NETWORK_ERROR) -> int:
         """End every live dialogue (the SMSC restarts); the applications are not told."""

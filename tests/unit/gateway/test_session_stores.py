@@ -7,9 +7,8 @@ USSDLOOP_TEST_REDIS and use a key prefix of their own, removed afterwards.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,19 +18,10 @@ from twisted.internet import task
 
 from gateway.ussd.sessions import DialogueKey, SaveResult, SessionRecord, SessionState
 from gateway.ussd.stores import MemorySessionStore, RedisSessionStore, SessionStore
+from tests.support import asyncio_test
 from ussdloop.aio import as_deferred
 
 StoreFactory = Callable[[task.Clock], SessionStore]
-
-
-def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    """Run the test body as an asyncio task on Twisted's asyncio reactor."""
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
-
-    return pytest_twisted.ensureDeferred(run)
 
 
 @pytest.fixture(params=["memory", "redis"])

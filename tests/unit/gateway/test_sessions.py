@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
-import pytest_twisted
 from twisted.internet import task
 
 from gateway.ussd.sessions import (
@@ -29,23 +26,13 @@ from gateway.ussd.stores import MemorySessionStore, RedisSessionStore
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply
 from gateway.ussd_menus.screens import Menu, Option, OptionsScreen
-from ussdloop.aio import as_deferred
+from tests.support import asyncio_test
 
 ALICE = DialogueKey("256700000001", "7")
 BOB = DialogueKey("256700000002", "7")
 WELCOME = "Welcome to ussdloop demo\n1. Echo\n2. Count to 40\n3. Language\n4. Quit"
 EXPIRED = "Session expired"
 APOLOGY = "Sorry, the service is not available. Please try again later."
-
-
-def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    """Run the test body as an asyncio task on Twisted's asyncio reactor."""
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
-
-    return pytest_twisted.ensureDeferred(run)
 
 
 def manager(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,6 @@ from xml.etree import ElementTree
 
 import aiohttp
 import pytest
-import pytest_twisted
 from twisted.internet import reactor as global_reactor
 
 from gateway.ussd.http import UssdHttpListener, preferred_format, ussd_http_app
@@ -19,22 +17,12 @@ from gateway.ussd.sessions import DialogueKey, SessionManager, SessionTimers
 from gateway.ussd.stores import MemorySessionStore
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import MenuEngine
-from ussdloop.aio import as_deferred
+from tests.support import asyncio_test
 
 WELCOME = "Welcome to ussdloop demo\n1. Echo\n2. Count to 40\n3. Language\n4. Quit"
 NAME = "Enter your name:\n\n0. Home\n1. Back"
 NUMBER = "Enter a number from 1 to 99:\n\n0. Back"
 XML_ACCEPT = "application/xml, text/xml, */*"
-
-
-def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    """Run the test body as an asyncio task on Twisted's asyncio reactor."""
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
-
-    return pytest_twisted.ensureDeferred(run)
 
 
 @dataclass

@@ -8,13 +8,10 @@ is the end-to-end suite's.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_twisted
 from twisted.internet import task
 
 from gateway.smpp.constants import (
@@ -45,21 +42,11 @@ from gateway.ussd.sessions import DialogueKey, SessionOpen
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply
 from gateway.ussd_menus.screens import Menu, Option, OptionsScreen
-from ussdloop.aio import as_deferred
+from tests.support import asyncio_test
 
 MSISDN = "256700000001"
 WELCOME = "Welcome to ussdloop demo\n1. Echo\n2. Count to 40\n3. Language\n4. Quit"
 ESME = EsmeConfig(host="127.0.0.1", port=2775, system_id="dfsp1", password="secret")
-
-
-def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    """Run the test body as an asyncio task on Twisted's asyncio reactor."""
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
-
-    return pytest_twisted.ensureDeferred(run)
 
 
 class FakeLink:

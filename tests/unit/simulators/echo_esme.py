@@ -13,14 +13,11 @@ with the balance, "0" ends with "Goodbye", anything else is echoed back on a new
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
-
-import pytest_twisted
 
 from gateway.smpp.constants import INTERFACE_VERSION_34, CommandId, Tag
 from gateway.smpp.dialects import (
@@ -34,7 +31,6 @@ from gateway.smpp.dialects import (
 from gateway.smpp.gsm0338 import encode_text
 from gateway.smpp.pdu import Pdu, PduError, PduStream, encode, request
 from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
-from ussdloop.aio import as_deferred
 
 SYSTEM_ID = "echo"
 PASSWORD = "echo"
@@ -43,17 +39,6 @@ WELCOME = "Echo service\n1. Balance\n0. Exit"
 BALANCE = "Your balance is 10.00 USD"
 GOODBYE = "Goodbye"
 ANSWER_WAIT = 5.0  # seconds to wait for a response from the SMSC
-
-
-def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
-    """Run the test body as an asyncio task on Twisted's asyncio reactor (pytest-twisted
-    drives a bare coroutine itself, and asyncio futures refuse to be awaited from it)."""
-
-    @functools.wraps(fn)
-    async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
-
-    return pytest_twisted.ensureDeferred(run)
 
 
 Menu = Callable[[UssdMessage], tuple[UssdAction, str] | None]

@@ -19,7 +19,8 @@ from simulators.modem.at_modem import (
     parse_command_line,
 )
 from simulators.modem.handsets import HandsetBusy, HandsetState, InvalidInput, Screen, Sms
-from tests.unit.simulators.echo_esme import EchoNetwork, asyncio_test, echo_network
+from tests.support import asyncio_test
+from tests.unit.simulators.echo_esme import EchoNetwork, echo_network
 from ussdloop.aio import as_deferred, wait_deferred
 
 MSISDN = "256700000001"

@@ -12,13 +12,13 @@ import pytest
 
 from gateway.smpp.dialects import UssdAction, UssdMessage
 from simulators.modem.control_api import ControlServer, normalise_msisdn
+from tests.support import asyncio_test
 from tests.unit.simulators.echo_esme import (
     BALANCE,
     GOODBYE,
     WELCOME,
     EchoNetwork,
     Menu,
-    asyncio_test,
     echo_menu,
     echo_network,
     until,

@@ -7,12 +7,8 @@ The handset is tested against a scripted switch (the USSD centre's side) and a
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import pytest
-import pytest_twisted
 from twisted.internet.task import Clock
 
 from simulators.modem.handsets import (
@@ -27,7 +23,7 @@ from simulators.modem.handsets import (
     UssdScreenEvent,
     normalise_msisdn,
 )
-from ussdloop.aio import as_deferred
+from tests.support import asyncio_test
 
 MENU = Screen("1. Send\n2. Balance", expects_reply=True)
 
@@ -59,19 +55,6 @@ class ScriptedSwitch:
         handset.show(Screen("timed out", False, ended_reason="timeout"), HandsetState.IDLE)
 
 
-def on_the_loop(
-    scenario: Callable[[], Coroutine[Any, Any, None]],
-) -> Callable[[], Coroutine[Any, Any, None]]:
-    """Run an asyncio scenario (handsets are asyncio code) as a pytest-twisted test."""
-
-    @pytest_twisted.ensureDeferred
-    @functools.wraps(scenario)
-    async def test() -> None:
-        await as_deferred(scenario())
-
-    return test
-
-
 async def settle() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
@@ -82,7 +65,7 @@ def phone() -> tuple[Handset, ScriptedSwitch, Clock]:
     return Handset("256700000001", switch, clock), switch, clock
 
 
-@on_the_loop
+@asyncio_test
 async def test_dial_returns_the_first_screen_and_reply_the_next() -> None:
     handset, switch, _ = phone()
     dialling = asyncio.ensure_future(handset.dial("*123#"))
@@ -99,14 +82,14 @@ async def test_dial_returns_the_first_screen_and_reply_the_next() -> None:
     assert (await replying).ended_reason == "released"
 
 
-@on_the_loop
+@asyncio_test
 async def test_dial_returns_at_once_when_the_network_refuses_the_code() -> None:
     handset, switch, _ = phone()
     switch.answer_at_once = Screen("Invalid MMI code", False, ended_reason="network_error")
     assert await handset.dial("*999#") == switch.answer_at_once
 
 
-@on_the_loop
+@asyncio_test
 async def test_a_wait_past_its_timeout_gives_up_the_dialogue() -> None:
     handset, switch, clock = phone()
     dialling = asyncio.ensure_future(handset.dial("*123#", timeout=5))
@@ -120,7 +103,7 @@ async def test_a_wait_past_its_timeout_gives_up_the_dialogue() -> None:
     assert handset.state is HandsetState.IDLE
 
 
-@on_the_loop
+@asyncio_test
 async def test_an_answer_in_time_cancels_the_timeout() -> None:
     handset, switch, clock = phone()
     dialling = asyncio.ensure_future(handset.dial("*123#", timeout=5))
@@ -131,7 +114,7 @@ async def test_an_answer_in_time_cancels_the_timeout() -> None:
     assert ("give_up",) not in switch.calls and clock.getDelayedCalls() == []
 
 
-@on_the_loop
+@asyncio_test
 async def test_cancel_ends_the_dialogue() -> None:
     handset, switch, _ = phone()
     handset.dial_nowait("*123#")
@@ -142,7 +125,7 @@ async def test_cancel_ends_the_dialogue() -> None:
         await handset.cancel()
 
 
-@on_the_loop
+@asyncio_test
 async def test_actions_that_do_not_fit_the_state_are_refused() -> None:
     handset, _, _ = phone()
     with pytest.raises(NoDialogue):

@@ -17,11 +17,11 @@ from twisted.internet.threads import blockingCallFromThread, deferToThread
 
 from simulators.modem.control_api import ControlServer
 from simulators.modem.phone_cli import main
+from tests.support import asyncio_test
 from tests.unit.simulators.echo_esme import (
     BALANCE,
     WELCOME,
     EchoNetwork,
-    asyncio_test,
     echo_network,
 )
 from ussdloop.aio import as_deferred, wait_deferred

@@ -246,6 +246,20 @@ def test_a_bad_command_length_is_answered_and_the_connection_closed(
     assert esme.closed and simulator.bound_accounts() == []
 
 
+def test_a_failure_inside_the_network_is_answered_system_error_and_the_link_lives_on(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    esme = Esme(simulator)
+    esme.bind()
+
+    def broken(system_id: str, pdu: Pdu) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(simulator.network, "submit", broken)
+    assert esme.answer(sms(1)).command_status == S.ESME_RSYSERR
+    assert esme.answer(request(C.ENQUIRE_LINK, 2)).command_id is C.ENQUIRE_LINK_RESP
+
+
 def test_an_unknown_vendor_tlv_does_not_disturb_a_submission(simulator: Simulator) -> None:
     esme = Esme(simulator)
     esme.bind()
@@ -456,6 +470,17 @@ def test_dropped_mo_messages_count_as_sent_but_never_arrive(simulator: Simulator
     results: list[int | None] = []
     assert deliver(simulator, results)
     assert esme.read() == [] and results == []
+
+
+def test_raw_bytes_can_be_injected_toward_the_binds_of_an_account(
+    simulator: Simulator,
+) -> None:
+    bound, unbound = Esme(simulator), Esme(simulator)
+    bound.bind()
+    assert simulator.inject_raw("dfsp1", b"\x00\x00\x00\x10garbage!") == 1
+    assert bound.transport.value() == b"\x00\x00\x00\x10garbage!"
+    assert unbound.transport.value() == b""
+    assert simulator.inject_raw("nobody", b"x") == 0
 
 
 def test_disconnect_drops_every_connection(simulator: Simulator) -> None:

@@ -146,13 +146,13 @@ def test_continue_opens_a_screen_and_end_releases_the_dialogue(
     session = app.unit().session_id
     assert app.screen(A.CONTINUE, ALICE, "1. Send\n2. Balance", session).status_ok
     assert alice.state is HandsetState.OPEN
-    assert alice.screen == Screen("1. Send\n2. Balance", expects_reply=True)
+    assert alice.screen == Screen("1. Send\n2. Balance", expects_reply=True, data_coding=0)
 
     alice.reply_nowait("2")
     answer = app.unit()
     assert (answer.action, answer.text, answer.session_id) == (A.CONTINUE, "2", session)
     assert app.screen(A.END, ALICE, "Balance: 10 USD", session).status_ok
-    assert seen[-1] == Screen("Balance: 10 USD", False, False, "released")
+    assert seen[-1] == Screen("Balance: 10 USD", False, False, "released", data_coding=0)
     assert alice.state is HandsetState.IDLE
     assert simulator.network.ussd.live_dialogues == 0
 
@@ -362,12 +362,12 @@ def test_a_continue_to_an_idle_handset_opens_a_network_initiated_dialogue(
     bob = simulator.network.handset(BOB)
     seen = screens_of(bob)
     assert app.screen(A.CONTINUE, BOB, "Pay invoice 42?\n1. Yes", 77).status_ok
-    assert seen == [Screen("Pay invoice 42?\n1. Yes", True, network_initiated=True)]
+    assert seen == [Screen("Pay invoice 42?\n1. Yes", True, True, data_coding=0)]
     bob.reply_nowait("1")
     answer = app.unit()
     assert (answer.action, answer.text, answer.session_id) == (A.CONTINUE, "1", 77)
     app.screen(A.END, BOB, "Paid", 77)
-    assert seen[-1] == Screen("Paid", False, True, "released")
+    assert seen[-1] == Screen("Paid", False, True, "released", data_coding=0)
 
 
 def test_a_push_to_a_handset_created_by_it(simulator: Simulator, app: Application) -> None:
@@ -393,11 +393,11 @@ def test_a_notification_is_acknowledged_and_kept_when_released_without_text(
     bob = simulator.network.handset(BOB)
     seen = screens_of(bob)
     assert app.screen(A.NOTIFY, BOB, "You received 5 USD", 3).status_ok
-    assert seen == [Screen("You received 5 USD", False, network_initiated=True)]
+    assert seen == [Screen("You received 5 USD", False, True, data_coding=0)]
     ack = app.unit()
     assert (ack.action, ack.session_id) == (A.NOTIFY_ACK, 3)
     app.screen(A.END, BOB, "", 3)
-    assert seen[-1] == Screen("You received 5 USD", False, True, "released")
+    assert seen[-1] == Screen("You received 5 USD", False, True, "released", data_coding=0)
     assert bob.state is HandsetState.IDLE
 
 
@@ -465,12 +465,21 @@ def test_text_longer_than_a_screen_is_refused_before_anything_is_sent(
     assert alice.state is HandsetState.OPEN and app.pdus() == []
 
 
-@pytest.mark.parametrize("text", ["Karibu: €5 {ok} [1]", "Karibu \u2013 Zoë"])  # GSM / UCS-2
-def test_the_application_screen_is_decoded_from_its_data_coding(
-    simulator: Simulator, app: Application, text: str
+@pytest.mark.parametrize(
+    ("text", "data_coding"), [("Karibu: €5 {ok} [1]", 0x00), ("Karibu \u2013 Zoë", 0x08)]
+)
+def test_the_application_screen_is_decoded_from_its_data_coding_and_keeps_it(
+    simulator: Simulator, app: Application, text: str, data_coding: int
 ) -> None:
     alice = simulator.network.handset(ALICE)
     alice.dial_nowait("*123#")
     session = app.unit().session_id
     app.screen(A.CONTINUE, ALICE, text, session)
     assert alice.screen is not None and alice.screen.text == text
+    assert alice.screen.data_coding == data_coding
+
+
+def test_the_networks_own_screens_carry_no_data_coding(simulator: Simulator) -> None:
+    alice = simulator.network.handset(ALICE)
+    alice.dial_nowait("*999#")
+    assert alice.screen is not None and alice.screen.data_coding is None
