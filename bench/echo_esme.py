@@ -44,6 +44,7 @@ class EchoEsme(protocol.Protocol):
         self.screens: dict[tuple[str, int | None], int] = {}
 
     def connectionMade(self) -> None:
+        self.transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
         bind = request(
             CommandId.BIND_TRANSCEIVER,
             next(self.sequence),

@@ -12,8 +12,8 @@ from typing import Any
 
 from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
+from gateway.ussd.records import SessionTimers
 from gateway.ussd.service import GatewayConfig, UssdGateway
-from gateway.ussd.sessions import SessionTimers
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import MenuEngine
 from simulators.modem.at_modem import AtModemServer

@@ -91,6 +91,14 @@ class Dialect:
     screen_timeout: float = 30.0
     application_timeout: float = 15.0
 
+    def __post_init__(self) -> None:
+        end_bit = self.session_key is SessionKey.ITS_SESSION_INFO
+        if not self.abort_ops and not (end_bit and self.end_bit_aborts):
+            raise ValueError(
+                f"dialect {self.name!r} has no way to signal an abort: give it abort_ops,"
+                " or carry the session in its_session_info with end_bit_aborts"
+            )
+
     def with_timers(self, dialogue: float, screen: float, application: float) -> Dialect:
         return replace(
             self, dialogue_timeout=dialogue, screen_timeout=screen, application_timeout=application

@@ -13,6 +13,9 @@ The endpoint belongs to one DFSP, so any dial string ``*...#`` starts its menu.
   screen again.
 - ``GET /health``.
 
+Both key the subscriber's remembered language on the phone string as sent (``phone``,
+``phoneNumber``): a dialogue starts in the language last chosen from that string.
+
 Errors are ``{"id": "<ErrorName>", "message": "..."}``: 400 ``BadRequest`` for bad JSON,
 missing or oversize fields and bodies over the limit; 409 ``DialogueInProgress`` while
 the same session's previous request is still being answered.
@@ -27,7 +30,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from gateway.ussd.sessions import DialogueKey, Screen, SessionManager, SessionState
+from gateway.ussd.records import DialogueKey, Screen, SessionState
+from gateway.ussd.sessions import SessionManager
 
 MAX_BODY: Final = 16 * 1024
 MAX_PHONE_CHARS: Final = 64

@@ -8,7 +8,8 @@ goes back as a submit_sm. The same sessions and menu also serve USSD over HTTP
 
 Network-initiated traffic: ``push`` sends a USSR request (a screen expecting an answer,
 which opens a session) or a USSN request (a notification); ``send_sms`` sends an SMS
-with a delivery receipt requested, and receipts are kept (bounded) by message id.
+with a delivery receipt requested, and receipts are kept (bounded) by message id
+(``gateway.ussd.sms``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,7 @@ from typing import Any, Final, Protocol, cast
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gateway.smpp.constants import (
-    ESM_CLASS_DELIVERY_RECEIPT,
-    CommandId,
-    CommandStatus,
-    MessageState,
-    Tag,
-    status_name,
-)
+from gateway.smpp.constants import ESM_CLASS_DELIVERY_RECEIPT, CommandStatus, status_name
 from gateway.smpp.dialects import (
     DIALECTS,
     Dialect,
@@ -43,38 +37,22 @@ from gateway.smpp.dialects import (
     parse_mobile_originated,
 )
 from gateway.smpp.esme import EsmeClient, EsmeConfig, EsmeError
-from gateway.smpp.gsm0338 import DataCoding, ScreenLimits, decode_text, encode_text, fits_screen
-from gateway.smpp.pdu import MAX_SHORT_MESSAGE, Pdu, request
-from gateway.smpp.tlv import TlvValueError, message_state, receipted_message_id
+from gateway.smpp.gsm0338 import ScreenLimits, fits_screen
+from gateway.smpp.pdu import Pdu
+from gateway.smpp.tlv import TlvValueError
 from gateway.ussd.http import UssdHttpListener, ussd_http_app
-from gateway.ussd.sessions import (
-    MENU_HANDLER,
-    Clock,
-    DialogueKey,
-    Screen,
-    SessionManager,
-    SessionOpen,
-    SessionTimers,
-    UssdCounters,
-)
+from gateway.ussd.records import DialogueKey, Screen, SessionTimers, UssdCounters
+from gateway.ussd.sessions import MENU_HANDLER, Clock, SessionManager, SessionOpen
+from gateway.ussd.sms import DeliveryReceipt, SmsOutbox
 from gateway.ussd.stores import MemorySessionStore, SessionStore
 from gateway.ussd_menus.engine import MenuEngine, mask_msisdn
 
-MAX_SMS_SEGMENTS: Final = 6
-SMS_LIMITS: Final = ScreenLimits(
-    gsm7=153 * MAX_SMS_SEGMENTS,
-    latin1=134 * MAX_SMS_SEGMENTS,
-    ucs2=67 * MAX_SMS_SEGMENTS,
-    codings=(DataCoding.SMSC_DEFAULT, DataCoding.UCS2),
-)
 PUSH_ID_ATTEMPTS: Final = 8  # carrier session ids tried for a push before giving up
 _SESSION_ID_LIMITS: Final = {
     SessionKey.ITS_SESSION_INFO: 0xFF,  # one octet
     SessionKey.USER_MESSAGE_REFERENCE: 0xFFFF,  # two octets
 }
 _SHORT_CODE: Final = re.compile(r"\*[0-9]+(\*[0-9]+)*#")
-_RECEIPT_STAT: Final = re.compile(r"\bstat:(\w+)", re.IGNORECASE)
-_RECEIPT_ID: Final = re.compile(r"\bid:(\S+)", re.IGNORECASE)
 
 _log = Logger(namespace="gateway.ussd.service")
 
@@ -145,14 +123,6 @@ class GatewayConfig:
         return self.short_codes[0]
 
 
-@dataclass(frozen=True)
-class DeliveryReceipt:
-    message_id: str
-    msisdn: str
-    state: str  # "DELIVERED", "UNDELIVERABLE", ... (or the receipt text's stat: word)
-    received_at: float
-
-
 class UssdGateway:
     def __init__(
         self,
@@ -189,7 +159,12 @@ class UssdGateway:
             counters=self.counters,
         )
         self.link: CarrierLink = link or EsmeClient(config.esme, self.on_deliver, reactor=reactor)
-        self.receipts: OrderedDict[str, DeliveryReceipt] = OrderedDict()
+        self.sms = SmsOutbox(
+            self._submit,
+            source_addr=config.sms_source or _root(config.default_code),
+            kept=config.receipts_kept,
+            counters=self.counters,
+        )
         self._roots = frozenset(_root(code) for code in config.short_codes)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._next_push_id = random.randrange(_SESSION_ID_LIMITS.get(self.dialect.session_key, 1))
@@ -234,6 +209,11 @@ class UssdGateway:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.sessions.settle()
+
+    @property
+    def receipts(self) -> OrderedDict[str, DeliveryReceipt]:
+        """The last ``receipts_kept`` delivery receipts, by message id (oldest first)."""
+        return self.sms.receipts
 
     @property
     def http_port(self) -> int | None:
@@ -320,15 +300,17 @@ class UssdGateway:
         expect_reply: bool,
         handler: str = MENU_HANDLER,
         state: dict[str, Any] | None = None,
-        language: str = "en",
+        language: str | None = None,
     ) -> None:
         """Show ``text`` on a phone: a USSR request (``expect_reply``) or a USSN request.
 
         A USSR opens a session under a gateway-allocated carrier session id whose answer
         goes to ``handler`` (registered with ``sessions.register_handler``; the default
-        opens the menu). Raises ``ValueError`` for text over one screen, ``SessionOpen``
-        when the phone is in a dialogue (MSISDN-keyed dialects), ``SessionsFull`` at
-        ``max_sessions`` and ``PushFailed`` when the network refuses it.
+        opens the menu), in ``language``: by default the subscriber's remembered one, which
+        ``sessions.remembered_language`` gives for writing ``text``. Raises ``ValueError``
+        for text over one screen, ``SessionOpen`` when the phone is in a dialogue
+        (MSISDN-keyed dialects), ``SessionsFull`` at ``max_sessions`` and ``PushFailed``
+        when the network refuses it.
         """
         if not fits_screen(text, self.dialect.limits):
             raise ValueError("a pushed screen must fit one screen")
@@ -364,63 +346,13 @@ class UssdGateway:
         Raises ``TextCodingError`` for text over ``MAX_SMS_SEGMENTS`` segments and
         ``PushFailed`` when the network refuses it.
         """
-        encoded = encode_text(text, SMS_LIMITS)
-        fields: dict[str, Any] = {
-            "source_addr_ton": 0,
-            "source_addr_npi": 0,
-            "source_addr": self.config.sms_source or _root(self.config.default_code),
-            "dest_addr_ton": 1,
-            "dest_addr_npi": 1,
-            "destination_addr": msisdn,
-            "registered_delivery": 1 if receipt else 0,
-            "data_coding": int(encoded.data_coding),
-        }
-        tlvs: list[tuple[int, bytes]] = []
-        if len(encoded.payload) > MAX_SHORT_MESSAGE:
-            tlvs.append((Tag.MESSAGE_PAYLOAD, encoded.payload))
-        else:
-            fields["short_message"] = encoded.payload
-        response = await self._submit(request(CommandId.SUBMIT_SM, 0, tlvs=tlvs, **fields))
-        message_id = str(response.params.get("message_id", ""))
-        self.counters.sms_sent += 1
-        _log.info(
-            "sms_sent message_id={message_id} msisdn={msisdn} receipt={receipt}",
-            message_id=message_id,
-            msisdn=mask_msisdn(msisdn),
-            receipt=receipt,
-        )
-        return message_id
+        return await self.sms.send(msisdn, text, receipt=receipt)
 
     def _receipt(self, pdu: Pdu) -> int:
-        text = decode_text(int(pdu.params.get("data_coding", 0)), _message_bytes(pdu))
         try:
-            message_id = receipted_message_id(pdu)
-            state = message_state(pdu)
+            self.sms.received(pdu, self._reactor.seconds())
         except TlvValueError as error:
             return self._rejected(pdu, CommandStatus.ESME_RINVOPTPARAMVAL, str(error))
-        if message_id is None:
-            found = _RECEIPT_ID.search(text)
-            message_id = found.group(1) if found else ""
-        if state is not None and state in MessageState._value2member_map_:
-            state_name = MessageState(state).name
-        else:
-            found = _RECEIPT_STAT.search(text)
-            state_name = found.group(1).upper() if found else "UNKNOWN"
-        msisdn = str(pdu.params.get("source_addr", ""))
-        self.counters.delivery_receipts += 1
-        if self.config.receipts_kept:
-            self.receipts[message_id] = DeliveryReceipt(
-                message_id, msisdn, state_name, self._reactor.seconds()
-            )
-            self.receipts.move_to_end(message_id)
-            while len(self.receipts) > self.config.receipts_kept:
-                self.receipts.popitem(last=False)
-        _log.info(
-            "sms_delivery_receipt message_id={message_id} state={state} msisdn={msisdn}",
-            message_id=message_id,
-            state=state_name,
-            msisdn=mask_msisdn(msisdn),
-        )
         return CommandStatus.ESME_ROK
 
     # --- helpers ----------------------------------------------------------------------
@@ -492,14 +424,6 @@ def _dial_string(message: UssdMessage) -> str:
     if text.startswith("*") and text.endswith("#") and _root(text) == _root(message.service_code):
         return text
     return f"*{_root(message.service_code)}#"
-
-
-def _message_bytes(pdu: Pdu) -> bytes:
-    payload = pdu.tlv(Tag.MESSAGE_PAYLOAD)
-    if payload is not None:
-        return payload
-    message = pdu.params.get("short_message", b"")
-    return message if isinstance(message, bytes) else b""
 
 
 def _mask(key: DialogueKey) -> str:

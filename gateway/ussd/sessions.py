@@ -14,6 +14,11 @@ application timeout is answered with an apology screen instead of silence.
 
 Records outlive their deadline in the store by ``STORE_GRACE`` seconds so that the
 deadline timer still finds the record it must expire and count.
+
+The subscriber's language outlives the dialogue: when a turn changes it, the store
+remembers it under the MSISDN, and the next dialogue (dialled or pushed) starts in it.
+The records these turns move (``SessionRecord``, ``Screen``...) are in
+``gateway.ussd.records``.
 """
 
 from __future__ import annotations
@@ -21,25 +26,30 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import quote
+from typing import Any, Final, Protocol
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from gateway.ussd.records import (
+    DEFAULT_LANGUAGE,
+    DialogueKey,
+    Outcome,
+    SaveResult,
+    Screen,
+    SessionRecord,
+    SessionState,
+    SessionTimers,
+    UssdCounters,
+)
+from gateway.ussd.stores import SessionStore
 from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply, mask_msisdn
-from gateway.ussd_menus.texts import translate
-
-if TYPE_CHECKING:
-    from gateway.ussd.stores import SessionStore
+from gateway.ussd_menus.texts import LANGUAGES, translate
 
 STORE_GRACE: Final = 5.0  # seconds a record stays stored after its deadline
 MENU_HANDLER: Final = "menu"  # a pushed session whose answer opens the menu
-MAX_TEXT_CHARS: Final = 400  # longest stored screen text (a screen is at most 182)
-MAX_HISTORY_CHARS: Final = 4096  # longest stored input history
 
 _log = Logger(namespace="gateway.ussd.sessions")
 
@@ -60,23 +70,6 @@ class Clock(Protocol):
     ) -> DelayedCall: ...
 
 
-class SessionState(Enum):
-    AWAITING_APPLICATION = "awaiting_application"  # the menu is preparing the next screen
-    AWAITING_SUBSCRIBER = "awaiting_subscriber"  # a screen is on the handset
-    ENDED = "ended"
-
-
-TRANSITIONS: Final[Mapping[SessionState, frozenset[SessionState]]] = {
-    SessionState.AWAITING_APPLICATION: frozenset(
-        {SessionState.AWAITING_SUBSCRIBER, SessionState.ENDED}
-    ),
-    SessionState.AWAITING_SUBSCRIBER: frozenset(
-        {SessionState.AWAITING_APPLICATION, SessionState.ENDED}
-    ),
-    SessionState.ENDED: frozenset(),
-}
-
-
 class EndReason(Enum):
     COMPLETED = "completed"  # the menu's last screen was sent
     ABORTED = "aborted"  # the subscriber or the network released the dialogue
@@ -87,182 +80,12 @@ class EndReason(Enum):
     DROPPED = "dropped"  # the screen could not be delivered
 
 
-class InvalidTransition(RuntimeError):
-    """A session asked to move between states the transition table does not allow."""
-
-
 class SessionsFull(RuntimeError):
     """``max_sessions`` sessions are live: no new session can be opened."""
 
 
 class SessionOpen(RuntimeError):
     """A session is already live under the key a network-initiated screen would use."""
-
-
-class SaveResult(Enum):
-    """What a store did with a record it was asked to save."""
-
-    CREATED = "created"
-    REPLACED = "replaced"  # a live record under the same key was overwritten
-    REFUSED = "refused"  # the key was not live and ``limit`` records are
-
-
-class Outcome(Enum):
-    MENU = "menu"  # a screen of the menu (or of a push answer handler)
-    BUSY = "busy"  # "Service busy": max_sessions reached, nothing stored
-    EXPIRED = "expired"  # "Session expired": an answer for no live session
-    APOLOGY = "apology"  # the menu failed or was too slow; the session ended
-
-
-@dataclass(frozen=True)
-class DialogueKey:
-    """What identifies a dialogue: the channel, the MSISDN and the carrier's session id."""
-
-    msisdn: str
-    carrier_session_id: str | None = None  # None: the carrier sent none, or keys on MSISDN
-    channel: str = "smpp"
-
-    def __post_init__(self) -> None:
-        if self.carrier_session_id == "":
-            object.__setattr__(self, "carrier_session_id", None)
-
-    def __str__(self) -> str:
-        session = "" if self.carrier_session_id is None else quote(self.carrier_session_id, "")
-        return f"{quote(self.channel, '')}:{quote(self.msisdn, '')}:{session}"
-
-
-@dataclass(frozen=True)
-class SessionTimers:
-    """Seconds allowed for the whole dialogue, for the subscriber and for the menu."""
-
-    dialogue: float = 180.0
-    screen: float = 30.0
-    application: float = 15.0
-
-    def __post_init__(self) -> None:
-        for name in ("dialogue", "screen", "application"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SessionTimers.{name} must be positive")
-
-
-@dataclass
-class UssdCounters:
-    """Counts for /metrics; only ever incremented."""
-
-    sessions_started: int = 0
-    screens_sent: int = 0
-    sessions_ended: int = 0
-    aborts: int = 0
-    timeouts: int = 0
-    application_timeouts: int = 0
-    busy: int = 0
-    pushes: int = 0
-    sms_sent: int = 0
-    delivery_receipts: int = 0
-    rejected_pdus: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass
-class SessionRecord:
-    """One live session as stored between screens (JSON, so several nodes can share it)."""
-
-    key: DialogueKey
-    session_id: str  # the gateway's own id, for logs (the key holds the MSISDN)
-    service_code: str
-    state: SessionState
-    created_at: float
-    screen_deadline: float  # when the current wait ends (the subscriber's, or the menu's)
-    dialogue_deadline: float
-    language: str = "en"
-    dialogue_state: dict[str, Any] = field(default_factory=dict)
-    last_screen: str = ""
-    network_initiated: bool = False
-    answer_handler: str | None = None  # None: answers go to the menu engine
-    answers: int = 0  # subscriber inputs so far
-    input_history: str = ""  # the channel's record of the inputs (the callback form's text)
-    screens: int = 0  # screens sent so far (the record's version)
-
-    @property
-    def deadline(self) -> float:
-        return min(self.screen_deadline, self.dialogue_deadline)
-
-    def move_to(self, state: SessionState) -> None:
-        if state not in TRANSITIONS[self.state]:
-            raise InvalidTransition(f"session {self.session_id}: {self.state.name} -> {state.name}")
-        self.state = state
-
-    def dialogue(self) -> Dialogue:
-        """The menu's view; it shares ``dialogue_state`` with this record."""
-        return Dialogue(
-            msisdn=self.key.msisdn,
-            service_code=self.service_code,
-            language=self.language,
-            state=self.dialogue_state,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "key": [self.key.channel, self.key.msisdn, self.key.carrier_session_id],
-                "session_id": self.session_id,
-                "service_code": self.service_code,
-                "state": self.state.value,
-                "created_at": self.created_at,
-                "screen_deadline": self.screen_deadline,
-                "dialogue_deadline": self.dialogue_deadline,
-                "language": self.language,
-                "dialogue_state": self.dialogue_state,
-                "last_screen": self.last_screen[:MAX_TEXT_CHARS],
-                "network_initiated": self.network_initiated,
-                "answer_handler": self.answer_handler,
-                "answers": self.answers,
-                "input_history": self.input_history[:MAX_HISTORY_CHARS],
-                "screens": self.screens,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> SessionRecord:
-        """The record in ``text``; ``ValueError`` for anything that is not one."""
-        try:
-            data = json.loads(text)
-            channel, msisdn, carrier_session_id = data["key"]
-            record = cls(
-                key=DialogueKey(str(msisdn), carrier_session_id, str(channel)),
-                session_id=str(data["session_id"]),
-                service_code=str(data["service_code"]),
-                state=SessionState(data["state"]),
-                created_at=float(data["created_at"]),
-                screen_deadline=float(data["screen_deadline"]),
-                dialogue_deadline=float(data["dialogue_deadline"]),
-                language=str(data["language"]),
-                dialogue_state=dict(data["dialogue_state"]),
-                last_screen=str(data["last_screen"]),
-                network_initiated=bool(data["network_initiated"]),
-                answer_handler=data["answer_handler"],
-                answers=int(data["answers"]),
-                input_history=str(data.get("input_history", "")),
-                screens=int(data["screens"]),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"not a session record: {error}") from None
-        if record.answer_handler is not None and not isinstance(record.answer_handler, str):
-            raise ValueError("not a session record: answer_handler")
-        return record
-
-
-@dataclass(frozen=True)
-class Screen:
-    """What to show the subscriber after a turn."""
-
-    reply: Reply
-    outcome: Outcome
-    session_id: str | None  # None when no session was kept (busy, expired)
 
 
 AnswerHandler = Callable[[Dialogue, str], Awaitable[Reply]]
@@ -317,15 +140,22 @@ class SessionManager:
             return None
         return record
 
+    async def remembered_language(self, msisdn: str) -> str:
+        """The language the subscriber last chose (``DEFAULT_LANGUAGE`` until they do)."""
+        return await self.store.load_language(msisdn) or DEFAULT_LANGUAGE
+
     # --- mobile-originated turns ------------------------------------------------------
 
     async def begin(
-        self, key: DialogueKey, service_code: str, *, language: str = "en"
+        self, key: DialogueKey, service_code: str, *, language: str | None = None
     ) -> Screen | None:
         """The subscriber dialled ``service_code``: a new session (replacing a live one).
 
+        The session starts in ``language``, by default the one the subscriber last chose.
         None when the session was aborted or replaced while the menu was answering.
         """
+        if language is None:
+            language = await self.remembered_language(key.msisdn)
         self._supersede(key)
         now = self._clock.seconds()
         record = SessionRecord(
@@ -370,13 +200,13 @@ class SessionManager:
         record = await self.store.load(key)
         now = self._clock.seconds()
         if record is None:
-            return self._expired_screen(key, record)
+            return await self._expired_screen(key, record)
         if record.state is SessionState.AWAITING_APPLICATION and now < record.deadline:
             self._log_ignored(key)  # another node is preparing this session's screen
             return None
         if now >= record.deadline:
             await self._end(record, self._timeout_reason(record, now))
-            return self._expired_screen(key, record)
+            return await self._expired_screen(key, record)
         self._disarm(str(key))
         record.move_to(SessionState.AWAITING_APPLICATION)
         record.screen_deadline = now + self.timers.application
@@ -412,10 +242,11 @@ class SessionManager:
         *,
         handler: str = MENU_HANDLER,
         state: dict[str, Any] | None = None,
-        language: str = "en",
+        language: str | None = None,
     ) -> SessionRecord:
         """A session for a screen the network side pushes; its answer goes to ``handler``.
 
+        The session is in ``language``, by default the one the subscriber last chose.
         Raises ``SessionOpen`` when a session is live under ``key``, ``SessionsFull`` at
         ``max_sessions`` and ``ValueError`` for an unknown handler.
         """
@@ -424,6 +255,8 @@ class SessionManager:
         json.dumps(state or {})  # must be storable
         if await self.load(key) is not None:
             raise SessionOpen(f"a session is live for {mask_msisdn(key.msisdn)}")
+        if language is None:
+            language = await self.remembered_language(key.msisdn)
         now = self._clock.seconds()
         record = SessionRecord(
             key=key,
@@ -502,8 +335,12 @@ class SessionManager:
             self.counters.screens_sent += 1
             apology = Reply(translate("engine.unavailable", record.language), end=True)
             return Screen(apology, Outcome.APOLOGY, record.session_id)
+        chose_language = dialogue.language != record.language
         record.language = dialogue.language
-        return await self._after_reply(record, reply)
+        screen = await self._after_reply(record, reply)
+        if chose_language:  # after the record is saved: no wider window for an abort
+            await self._remember_language(record)
+        return screen
 
     async def _within_application_timeout(
         self, record: SessionRecord, step: Coroutine[Any, Any, Reply]
@@ -564,12 +401,22 @@ class SessionManager:
             error=error,
         )
 
+    async def _remember_language(self, record: SessionRecord) -> None:
+        """Keep the language the turn chose for the subscriber's next dialogues."""
+        if record.language not in LANGUAGES:
+            return  # the menu reads English for it; the choice is not worth keeping
+        await self.store.save_language(record.key.msisdn, record.language)
+        self._event(record, "ussd_language_remembered", language=record.language)
+
     def _log_ignored(self, key: DialogueKey) -> None:
         _log.info("ussd_answer_ignored_busy msisdn={msisdn}", msisdn=mask_msisdn(key.msisdn))
 
-    def _expired_screen(self, key: DialogueKey, record: SessionRecord | None) -> Screen:
+    async def _expired_screen(self, key: DialogueKey, record: SessionRecord | None) -> Screen:
+        if record is not None:
+            language = record.language
+        else:
+            language = await self.remembered_language(key.msisdn)
         self.counters.screens_sent += 1
-        language = record.language if record is not None else "en"
         dialogue = Dialogue(msisdn=key.msisdn, service_code="", language=language)
         _log.info("ussd_answer_without_session msisdn={msisdn}", msisdn=mask_msisdn(key.msisdn))
         return Screen(self.engine.expired(dialogue), Outcome.EXPIRED, None)

@@ -6,22 +6,29 @@ refuse a new key once ``limit`` are live. The Redis store does that atomically (
 script per call) with a sorted set of keys scored by expiry, so several gateway nodes
 serving one carrier account share sessions and one bound; Redis' own key TTL only
 collects the garbage.
+
+Each store also remembers every subscriber's chosen language by MSISDN, with no expiry:
+at most ``max_languages`` of them. The memory store forgets the least recently used
+beyond that; the Redis store (one hash under the prefix) keeps updating the MSISDNs it
+has and stops adding new ones, with a warning.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 import redis.asyncio as aioredis
 from twisted.logger import Logger
 
-from gateway.ussd.sessions import DialogueKey, SaveResult, SessionRecord
+from gateway.ussd.records import MAX_LANGUAGE_CHARS, DialogueKey, SaveResult, SessionRecord
 
 Seconds = Callable[[], float]
 DEFAULT_REDIS_PREFIX: Final = "ussdloop:{sessions}:"  # the hash tag keeps one cluster slot
+MAX_LANGUAGES: Final = 1_000_000  # subscribers whose language a store remembers
 
 _log = Logger(namespace="gateway.ussd.stores")
 
@@ -49,7 +56,25 @@ class SessionStore(Protocol):
         """How many records are live."""
         ...
 
+    async def load_language(self, msisdn: str) -> str | None:
+        """The language last saved for ``msisdn`` (None: none, or forgotten)."""
+        ...
+
+    async def save_language(self, msisdn: str, language: str) -> None:
+        """Remember ``language`` for ``msisdn``, with no expiry (``ValueError`` if too long)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def _check_language(language: str) -> None:
+    if not 0 < len(language) <= MAX_LANGUAGE_CHARS:
+        raise ValueError(f"a language code has 1 to {MAX_LANGUAGE_CHARS} characters")
+
+
+def _check_bound(max_languages: int) -> None:
+    if max_languages <= 0:
+        raise ValueError(f"max_languages must be positive, got {max_languages}")
 
 
 def _parse(key: str, value: str | bytes) -> SessionRecord | None:
@@ -63,10 +88,13 @@ def _parse(key: str, value: str | bytes) -> SessionRecord | None:
 class MemorySessionStore:
     """Sessions in a dict, expiring on the injected clock; for one gateway node."""
 
-    def __init__(self, seconds: Seconds) -> None:
+    def __init__(self, seconds: Seconds, *, max_languages: int = MAX_LANGUAGES) -> None:
+        _check_bound(max_languages)
         self._seconds = seconds
         self._records: dict[str, tuple[float, str]] = {}  # key -> (expires_at, JSON)
         self._expiries: list[tuple[float, str]] = []  # heap; stale entries skipped on pop
+        self._languages: OrderedDict[str, str] = OrderedDict()  # MSISDN -> language, LRU
+        self._max_languages = max_languages
 
     async def load(self, key: DialogueKey) -> SessionRecord | None:
         name = str(key)
@@ -99,9 +127,23 @@ class MemorySessionStore:
         self._purge()
         return len(self._records)
 
+    async def load_language(self, msisdn: str) -> str | None:
+        language = self._languages.get(msisdn)
+        if language is not None:
+            self._languages.move_to_end(msisdn)
+        return language
+
+    async def save_language(self, msisdn: str, language: str) -> None:
+        _check_language(language)
+        self._languages[msisdn] = language
+        self._languages.move_to_end(msisdn)
+        while len(self._languages) > self._max_languages:
+            self._languages.popitem(last=False)
+
     async def close(self) -> None:
         self._records.clear()
         self._expiries.clear()
+        self._languages.clear()
 
     def _purge(self) -> None:
         now = self._seconds()
@@ -146,6 +188,15 @@ _COUNT: Final = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 """
+# KEYS[1] the languages hash. ARGV: the MSISDN, the language, the most MSISDNs kept.
+_SAVE_LANGUAGE: Final = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+    and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 _RESULTS: Final = {0: SaveResult.REFUSED, 1: SaveResult.CREATED, 2: SaveResult.REPLACED}
 
 
@@ -159,23 +210,33 @@ class RedisSessionStore:
         *,
         prefix: str = DEFAULT_REDIS_PREFIX,
         owns_client: bool = False,
+        max_languages: int = MAX_LANGUAGES,
     ) -> None:
+        _check_bound(max_languages)
         self._client = client
         self._seconds = seconds
         self._prefix = prefix
         self._index = f"{prefix}index"
+        self._languages = f"{prefix}languages"  # a hash: MSISDN -> language, no TTL
+        self._max_languages = max_languages
         self._owns_client = owns_client
         self._save = client.register_script(_SAVE)
         self._delete = client.register_script(_DELETE)
         self._load = client.register_script(_LOAD)
         self._count = client.register_script(_COUNT)
+        self._save_language = client.register_script(_SAVE_LANGUAGE)
 
     @classmethod
     def from_url(
-        cls, url: str, seconds: Seconds, *, prefix: str = DEFAULT_REDIS_PREFIX
+        cls,
+        url: str,
+        seconds: Seconds,
+        *,
+        prefix: str = DEFAULT_REDIS_PREFIX,
+        max_languages: int = MAX_LANGUAGES,
     ) -> RedisSessionStore:
         client = aioredis.Redis.from_url(url)
-        return cls(client, seconds, prefix=prefix, owns_client=True)
+        return cls(client, seconds, prefix=prefix, owns_client=True, max_languages=max_languages)
 
     async def load(self, key: DialogueKey) -> SessionRecord | None:
         name = str(key)
@@ -207,8 +268,24 @@ class RedisSessionStore:
         result: Any = await self._count(keys=[self._index], args=[self._seconds()])
         return int(result)
 
+    async def load_language(self, msisdn: str) -> str | None:
+        value: Any = await self._client.hget(self._languages, msisdn)
+        if value is None:
+            return None
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+    async def save_language(self, msisdn: str, language: str) -> None:
+        _check_language(language)
+        args: list[str | int] = [msisdn, language, self._max_languages]
+        saved: Any = await self._save_language(keys=[self._languages], args=args)
+        if not int(saved):
+            _log.warn(
+                "ussd_language_not_remembered_full max_languages={max_languages}",
+                max_languages=self._max_languages,
+            )
+
     async def clear(self) -> None:
-        """Remove every record under this prefix (for tests and decommissioning)."""
+        """Remove every record and language under this prefix (tests, decommissioning)."""
         async for name in self._client.scan_iter(match=f"{_glob_escape(self._prefix)}*"):
             await self._client.delete(name)
 

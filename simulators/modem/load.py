@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from simulators.modem.handsets import Handset, HandsetError, HandsetState
 from simulators.modem.network import MobileNetwork
 
 
@@ -69,10 +70,21 @@ async def run_load(
     interval = len(msisdns) / target_screens_per_s if target_screens_per_s else 0.0
     start = clock()
     deadline = start + duration_s
+    # Paced handsets start staggered over one interval, so the offered load is smooth
+    # rather than every handset sending in the same instant.
     await asyncio.gather(
         *(
-            _handset_loop(network, msisdn, walk, result, deadline, interval, timeout_s, clock)
-            for msisdn in msisdns
+            _handset_loop(
+                network,
+                msisdn,
+                walk,
+                result,
+                _Pace(start + interval * n / len(msisdns), interval),
+                deadline,
+                timeout_s,
+                clock,
+            )
+            for n, msisdn in enumerate(msisdns)
         )
     )
     result.elapsed_s = clock() - start
@@ -84,19 +96,17 @@ async def _handset_loop(
     msisdn: str,
     walk: Walk,
     result: LoadResult,
+    pace: _Pace,
     deadline: float,
-    interval: float,
     timeout_s: float,
     clock: Callable[[], float],
 ) -> None:
     handset = network.handset(msisdn)
-    next_slot = clock()
     while clock() < deadline:
         inputs = (walk.code, *walk.answers)
         for step, text in enumerate(inputs):
-            if interval:
-                next_slot += interval
-                pause = next_slot - clock()
+            if pace.interval:
+                pause = pace.next_slot() - clock()
                 if pause > 0:
                     await asyncio.sleep(pause)
             sent = clock()
@@ -120,17 +130,31 @@ async def _handset_loop(
             result.dialogues += 1
 
 
+@dataclass
+class _Pace:
+    """One handset's send times: every ``interval`` seconds from ``first``."""
+
+    first: float
+    interval: float
+    sent: int = 0
+
+    def next_slot(self) -> float:
+        slot = self.first + self.sent * self.interval
+        self.sent += 1
+        return slot
+
+
 def _fail(result: LoadResult, reason: str) -> None:
     result.failures += 1
     if not result.first_failure:
         result.first_failure = reason
 
 
-async def _reset(handset: object) -> None:
-    cancel = getattr(handset, "cancel", None)
-    if cancel is None:
+async def _reset(handset: Handset) -> None:
+    """Leave the handset idle for its next dialogue, whatever state the failure left."""
+    if handset.state is HandsetState.IDLE:
         return
     try:
-        await cancel()
-    except Exception:  # nothing open to cancel
+        await handset.cancel()
+    except HandsetError:  # the dialogue ended meanwhile
         return

@@ -97,6 +97,9 @@ class SmscProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self._transport = self.transport
+        # USSD is request/answer in small PDUs: Nagle + delayed ACK would add ~40 ms each.
+        if hasattr(self._transport, "setTcpNoDelay"):
+            self._transport.setTcpNoDelay(True)
         peer = self._transport.getPeer()
         self._open = True
         self.link = self.smsc.new_link(

@@ -1,8 +1,8 @@
 """The session store contract, run against the in-memory store and against Redis.
 
 Time is a ``task.Clock``: a record is live while the clock is before its expiry, in
-both stores (Redis' own TTL only collects garbage). Redis tests need
-USSDLOOP_TEST_REDIS and use a key prefix of their own, removed afterwards.
+both stores (Redis' own TTL only collects garbage); a remembered language never expires.
+Redis tests need USSDLOOP_TEST_REDIS and use a key prefix of their own, removed afterwards.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import pytest_twisted
 import redis
 from twisted.internet import task
 
-from gateway.ussd.sessions import DialogueKey, SaveResult, SessionRecord, SessionState
+from gateway.ussd.records import (
+    MAX_LANGUAGE_CHARS,
+    DialogueKey,
+    SaveResult,
+    SessionRecord,
+    SessionState,
+)
 from gateway.ussd.stores import MemorySessionStore, RedisSessionStore, SessionStore
 from tests.support import asyncio_test
 from ussdloop.aio import as_deferred
@@ -178,3 +184,82 @@ async def test_the_memory_store_keeps_its_expiry_heap_bounded() -> None:
         await store.save(saved, 35.0)
     assert await store.count() == 1
     assert len(store._expiries) <= 2 * 1 + 1024 + 1
+
+
+@asyncio_test
+async def test_a_language_is_remembered_per_msisdn_and_never_expires(
+    make_store: StoreFactory,
+) -> None:
+    clock = task.Clock()
+    store = make_store(clock)
+    assert await store.load_language("256700000001") is None
+    await store.save_language("256700000001", "fr")
+    await store.save_language("+256 700 000 002", "en")  # any phone string is a key
+    clock.advance(10 * 365 * 86400.0)
+    assert await store.load_language("256700000001") == "fr"
+    assert await store.load_language("+256 700 000 002") == "en"
+    assert await store.load_language("256700000003") is None
+    await store.save_language("256700000001", "en")
+    assert await store.load_language("256700000001") == "en"
+    assert await store.count() == 0  # languages are not sessions
+
+
+@asyncio_test
+async def test_a_language_outlives_the_sessions_of_its_msisdn(make_store: StoreFactory) -> None:
+    clock = task.Clock()
+    store = make_store(clock)
+    first, second = record("256700000001", "7"), record("256700000001", "8")
+    await store.save(first, 35.0)
+    await store.save(second, 35.0)
+    await store.save_language("256700000001", "fr")
+    assert await store.delete(first.key) is True
+    clock.advance(40.0)  # the second one expires
+    assert await store.count() == 0
+    assert await store.load_language("256700000001") == "fr"
+
+
+@asyncio_test
+async def test_an_empty_or_overlong_language_code_is_refused(make_store: StoreFactory) -> None:
+    store = make_store(task.Clock())
+    for language in ("", "x" * (MAX_LANGUAGE_CHARS + 1)):
+        with pytest.raises(ValueError, match="language"):
+            await store.save_language("256700000001", language)
+    assert await store.load_language("256700000001") is None
+
+
+@asyncio_test
+async def test_beyond_its_bound_the_memory_store_forgets_the_least_recent_language() -> None:
+    store = MemorySessionStore(task.Clock().seconds, max_languages=2)
+    await store.save_language("256700000001", "fr")
+    await store.save_language("256700000002", "fr")
+    assert await store.load_language("256700000001") == "fr"  # now the most recent
+    await store.save_language("256700000003", "en")
+    assert await store.load_language("256700000002") is None
+    assert await store.load_language("256700000001") == "fr"
+    assert await store.load_language("256700000003") == "en"
+    with pytest.raises(ValueError, match="max_languages"):
+        MemorySessionStore(task.Clock().seconds, max_languages=0)
+
+
+@asyncio_test
+async def test_a_full_redis_store_updates_known_languages_but_adds_no_new_ones(
+    redis_url: str,
+) -> None:
+    clock = task.Clock()
+    prefix = f"test:{uuid.uuid4().hex}:{{sessions}}:"
+    node1 = RedisSessionStore.from_url(redis_url, clock.seconds, prefix=prefix, max_languages=2)
+    node2 = RedisSessionStore.from_url(redis_url, clock.seconds, prefix=prefix, max_languages=2)
+    try:
+        await node1.save_language("256700000001", "fr")
+        assert await node2.load_language("256700000001") == "fr"  # shared by the nodes
+        await node2.save_language("256700000002", "fr")
+        await node1.save_language("256700000003", "fr")  # full: not remembered
+        assert await node1.load_language("256700000003") is None
+        await node1.save_language("256700000001", "en")  # a known MSISDN still changes
+        assert await node2.load_language("256700000001") == "en"
+        await node1.clear()
+        assert await node2.load_language("256700000002") is None
+    finally:
+        await node1.clear()
+        await node1.close()
+        await node2.close()

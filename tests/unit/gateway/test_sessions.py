@@ -9,19 +9,16 @@ from typing import Any
 import pytest
 from twisted.internet import task
 
-from gateway.ussd.sessions import (
-    MENU_HANDLER,
+from gateway.ussd.records import (
     TRANSITIONS,
     DialogueKey,
     InvalidTransition,
     Outcome,
-    SessionManager,
-    SessionOpen,
     SessionRecord,
-    SessionsFull,
     SessionState,
     SessionTimers,
 )
+from gateway.ussd.sessions import MENU_HANDLER, SessionManager, SessionOpen, SessionsFull
 from gateway.ussd.stores import MemorySessionStore, RedisSessionStore
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply
@@ -31,6 +28,7 @@ from tests.support import asyncio_test
 ALICE = DialogueKey("256700000001", "7")
 BOB = DialogueKey("256700000002", "7")
 WELCOME = "Welcome to ussdloop demo\n1. Echo\n2. Count to 40\n3. Language\n4. Quit"
+BIENVENUE = "Bienvenue dans la démo ussdloop\n1. Écho\n2. Compter jusqu'à 40\n3. Langue\n4. Quitter"
 EXPIRED = "Session expired"
 APOLOGY = "Sorry, the service is not available. Please try again later."
 
@@ -429,3 +427,92 @@ async def test_an_answer_for_a_handler_this_node_lacks_gets_the_apology() -> Non
     assert screen.reply == Reply(APOLOGY, end=True)
     assert await store.count() == 0
     await pusher.close()
+
+
+@asyncio_test
+async def test_a_language_chosen_in_one_dialogue_starts_the_next_one_from_that_msisdn() -> None:
+    clock = task.Clock()
+    sessions = manager(clock)
+    await sessions.begin(ALICE, "*123#")
+    await sessions.answer(ALICE, "3")  # 3. Language
+    chosen = await sessions.answer(ALICE, "2")  # 2. Français
+    assert chosen is not None and chosen.reply == Reply(BIENVENUE, end=False)
+    goodbye = await sessions.answer(ALICE, "4")
+    assert goodbye is not None and goodbye.reply == Reply("Au revoir", end=True)
+    clock.advance(3600.0)
+    again = DialogueKey(ALICE.msisdn, "8", channel="callback")  # another dialogue, any channel
+    screen = await sessions.begin(again, "*123#")
+    assert screen is not None and screen.reply == Reply(BIENVENUE, end=False)
+    record = await sessions.load(again)
+    assert record is not None and record.language == "fr"
+    bob = await sessions.begin(BOB, "*123#")  # another MSISDN: still English
+    assert bob is not None and bob.reply == Reply(WELCOME, end=False)
+    assert await sessions.remembered_language(ALICE.msisdn) == "fr"
+    assert await sessions.remembered_language(BOB.msisdn) == "en"
+
+
+@asyncio_test
+async def test_pushes_and_expired_screens_use_the_remembered_language() -> None:
+    sessions = manager(task.Clock())
+    await sessions.begin(ALICE, "*123#")
+    await sessions.answer(ALICE, "3")
+    await sessions.answer(ALICE, "1")  # English again: remembered too
+    assert await sessions.remembered_language(ALICE.msisdn) == "en"
+    await sessions.answer(ALICE, "3")
+    await sessions.answer(ALICE, "2")
+    await sessions.answer(ALICE, "4")
+    pushed = await sessions.open_pushed(DialogueKey(ALICE.msisdn, "200"), "*123#", "Bonjour")
+    assert pushed.language == "fr"
+    menu = await sessions.answer(pushed.key, "ok")  # the push's answer opens the menu
+    assert menu is not None and menu.reply == Reply(BIENVENUE, end=False)
+    english = await sessions.open_pushed(
+        DialogueKey(ALICE.msisdn, "201"), "*123#", "Hello", language="en"
+    )
+    assert english.language == "en"  # an explicit language wins
+    late = await sessions.answer(DialogueKey(ALICE.msisdn, "99"), "1")
+    assert late is not None and late.reply == Reply("Session expirée", end=True)
+    explicit = await sessions.begin(DialogueKey(ALICE.msisdn, "9"), "*123#", language="en")
+    assert explicit is not None and explicit.reply == Reply(WELCOME, end=False)
+    assert await sessions.remembered_language(ALICE.msisdn) == "fr"  # not a choice
+
+
+@asyncio_test
+async def test_a_language_the_texts_lack_is_not_remembered() -> None:
+    async def klingon(dialogue: Dialogue, value: Any) -> Reply:
+        dialogue.language = "tlh"
+        return Reply("Qapla'", end=True)
+
+    screen = OptionsScreen("demo.welcome", options=(Option(1, "demo.echo", klingon),))
+    sessions = manager(task.Clock(), menu=Menu(start="home", screens={"home": screen}))
+    await sessions.begin(ALICE, "*123#")
+    reply = await sessions.answer(ALICE, "1")
+    assert reply is not None and reply.reply == Reply("Qapla'", end=True)
+    assert await sessions.store.load_language(ALICE.msisdn) is None
+
+
+@asyncio_test
+async def test_a_language_chosen_on_one_redis_node_starts_the_next_dialogue_on_another(
+    redis_url: str,
+) -> None:
+    clock = task.Clock()
+    prefix = f"test:{uuid.uuid4().hex}:{{sessions}}:"
+    stores = [RedisSessionStore.from_url(redis_url, clock.seconds, prefix=prefix) for _ in "ab"]
+    nodes = [
+        SessionManager(store, MenuEngine(demo_menu()), clock=clock, max_sessions=10)
+        for store in stores
+    ]
+    try:
+        await nodes[0].begin(ALICE, "*123#")
+        await nodes[0].answer(ALICE, "3")
+        await nodes[0].answer(ALICE, "2")
+        await nodes[0].answer(ALICE, "4")
+        screen = await nodes[1].begin(DialogueKey(ALICE.msisdn, "8"), "*123#")
+        assert screen is not None and screen.reply == Reply(BIENVENUE, end=False)
+        bob = await nodes[1].begin(BOB, "*123#")
+        assert bob is not None and bob.reply == Reply(WELCOME, end=False)
+    finally:
+        for manager_ in nodes:
+            await manager_.close()
+        await stores[0].clear()
+        for store in stores:
+            await store.close()

@@ -13,13 +13,15 @@ import pytest
 from twisted.internet import reactor as global_reactor
 
 from gateway.ussd.http import UssdHttpListener, preferred_format, ussd_http_app
-from gateway.ussd.sessions import DialogueKey, SessionManager, SessionTimers
+from gateway.ussd.records import DialogueKey, SessionTimers
+from gateway.ussd.sessions import SessionManager
 from gateway.ussd.stores import MemorySessionStore
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import MenuEngine
 from tests.support import asyncio_test
 
 WELCOME = "Welcome to ussdloop demo\n1. Echo\n2. Count to 40\n3. Language\n4. Quit"
+BIENVENUE = "Bienvenue dans la démo ussdloop\n1. Écho\n2. Compter jusqu'à 40\n3. Langue\n4. Quitter"
 NAME = "Enter your name:\n\n0. Home\n1. Back"
 NUMBER = "Enter a number from 1 to 99:\n\n0. Back"
 XML_ACCEPT = "application/xml, text/xml, */*"
@@ -181,6 +183,19 @@ async def test_a_dial_string_or_new_session_starts_afresh_and_any_message_opens_
         assert text == WELCOME
         _, text = await server.ussd({"phone": "ann", "message": "*123*1#"}, "text/plain")
         assert text == NAME  # dial-string shortcut: *123*1# answers "1"
+
+
+@asyncio_test
+async def test_the_language_chosen_over_http_is_remembered_for_the_phone_string() -> None:
+    async with serving() as server:
+        for message in ("*123#", "3", "2", "4"):  # 3. Language, 2. Français, 4. Quitter
+            _, text = await server.ussd({"phone": "+256700000005", "message": message}, "*/*")
+        assert text == "Au revoir"
+        _, text = await server.ussd({"phone": "+256700000005", "message": "*123#"}, "*/*")
+        assert text == BIENVENUE
+        assert await server.callback("ATx9", "+256700000005", "") == f"CON {BIENVENUE}"
+        _, text = await server.ussd({"phone": "256700000005", "message": "*123#"}, "*/*")
+        assert text == WELCOME  # another phone string is another subscriber
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,9 @@ from gateway.smpp.esme import EsmeConfig, LinkLost
 from gateway.smpp.gsm0338 import ScreenLimits, decode_text
 from gateway.smpp.pdu import Pdu, request
 from gateway.smpp.tlv import ItsSessionInfo, write_cstring, write_int
+from gateway.ussd.records import DialogueKey
 from gateway.ussd.service import GatewayConfig, PushFailed, UssdGateway
-from gateway.ussd.sessions import DialogueKey, SessionOpen
+from gateway.ussd.sessions import SessionOpen
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import Dialogue, MenuEngine, Reply
 from gateway.ussd_menus.screens import Menu, Option, OptionsScreen
@@ -171,7 +172,9 @@ async def test_the_same_session_id_from_two_subscribers_is_two_sessions() -> Non
 @asyncio_test
 async def test_a_msisdn_only_dialect_keys_on_the_msisdn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
-        DIALECTS, "msisdn", Dialect(name="msisdn", session_key=SessionKey.MSISDN_ONLY)
+        DIALECTS,
+        "msisdn",
+        Dialect(name="msisdn", session_key=SessionKey.MSISDN_ONLY, abort_ops=frozenset({0x81})),
     )
     h = Harness(dialect="msisdn")
     welcome = await h.turn(UssdAction.BEGIN, "*123#", session=None)
@@ -315,6 +318,23 @@ async def test_a_pushed_ussr_opens_a_session_whose_answer_goes_to_the_handler() 
 
 
 @asyncio_test
+async def test_a_push_opens_its_session_in_the_subscribers_remembered_language() -> None:
+    h = Harness()
+    await h.turn(UssdAction.BEGIN, "*123#")
+    await h.turn(UssdAction.CONTINUE, "3")  # 3. Language
+    french = await h.turn(UssdAction.CONTINUE, "2")  # 2. Français
+    assert french.text.startswith("Bienvenue")
+    await h.turn(UssdAction.CONTINUE, "4")
+    assert await h.gateway.sessions.remembered_language(MSISDN) == "fr"
+    await h.gateway.push(MSISDN, "Nouvelle facture. Répondez pour la voir.", expect_reply=True)
+    pushed = parse_mobile_terminated(STANDARD, h.link.submitted[-1])
+    menu = await h.turn(UssdAction.CONTINUE, "ok", session=pushed.session_id)
+    assert menu.text.startswith("Bienvenue") and menu.action is UssdAction.CONTINUE
+    other = await h.turn(UssdAction.BEGIN, "*123#", msisdn="256700000002", session=8)
+    assert other.text == WELCOME
+
+
+@asyncio_test
 async def test_a_pushed_ussn_is_a_notification_and_keeps_no_session() -> None:
     h = Harness(dialect="umr")
     await h.gateway.push(MSISDN, "Invoice paid by alice", expect_reply=False)
@@ -336,7 +356,9 @@ async def test_a_push_the_network_refuses_leaves_no_session(
     assert refused.value.status == CommandStatus.ESME_RSUBMITFAIL
     assert await h.gateway.store.count() == 0
     monkeypatch.setitem(
-        DIALECTS, "msisdn", Dialect(name="msisdn", session_key=SessionKey.MSISDN_ONLY)
+        DIALECTS,
+        "msisdn",
+        Dialect(name="msisdn", session_key=SessionKey.MSISDN_ONLY, abort_ops=frozenset({0x81})),
     )
     m = Harness(dialect="msisdn")
     await m.turn(UssdAction.BEGIN, "*123#", session=None)

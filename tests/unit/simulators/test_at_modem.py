@@ -11,13 +11,10 @@ import serial
 from twisted.internet import reactor as global_reactor
 from twisted.internet.threads import blockingCallFromThread, deferToThread
 
-from simulators.modem.at_modem import (
-    AtModemServer,
-    AtSession,
-    Inbox,
-    imei_for,
-    parse_command_line,
-)
+from simulators.modem.at_commands import AtSession, imei_for
+from simulators.modem.at_modem import AtModemServer
+from simulators.modem.at_sms import Inbox
+from simulators.modem.at_syntax import parse_command_line
 from simulators.modem.handsets import HandsetBusy, HandsetState, InvalidInput, Screen, Sms
 from tests.support import asyncio_test
 from tests.unit.simulators.echo_esme import EchoNetwork, echo_network
@@ -293,10 +290,36 @@ def test_text_the_character_set_cannot_hold_is_sent_as_ucs2_hex() -> None:
     assert phone.session.ussd_screen(screen("ok")) == b'\r\n+CUSD: 1,"ok",15\r\n'
 
 
-def test_with_ucs2_every_screen_is_hex_with_dcs_72() -> None:
+def test_with_ucs2_every_screen_is_hex_and_dcs_is_how_it_came_over_the_air() -> None:
     phone = Phone().quiet()
     phone.type('AT+CSCS="UCS2";+CUSD=1')
-    assert phone.session.ussd_screen(screen("Hi")) == b'\r\n+CUSD: 1,"00480069",72\r\n'
+    assert phone.session.ussd_screen(screen("Hi")) == b'\r\n+CUSD: 1,"00480069",15\r\n'
+    assert phone.session.ussd_screen(screen("Hi", data_coding=0x08)) == (
+        b'\r\n+CUSD: 1,"00480069",72\r\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("charset", "shown", "expected"),
+    [
+        ("GSM", screen("Hi", data_coding=0x08), b'"Hi",72'),
+        ("GSM", screen("Hi", data_coding=0x00), b'"Hi",15'),
+        ("GSM", screen("Hi", data_coding=0x01), b'"Hi",15'),
+        ("GSM", screen("Hi"), b'"Hi",15'),
+        ("IRA", screen("ok", data_coding=0x08), b'"ok",72'),
+        ("UCS2", screen("Hi", data_coding=0x00), b'"00480069",15'),
+        ("UCS2", screen("П", data_coding=0x08), b'"041F",72'),
+        # the GSM/IRA set cannot hold it: UCS2 hex, so dcs 72 whatever came over the air
+        ("GSM", screen("П", data_coding=0x00), b'"041F",72'),
+        ("IRA", screen("£5", data_coding=0x00), b'"00A30035",72'),
+    ],
+)
+def test_cusd_dcs_reports_the_data_coding_the_screen_arrived_in(
+    charset: str, shown: Screen, expected: bytes
+) -> None:
+    phone = Phone().quiet()
+    phone.type(f'AT+CSCS="{charset}";+CUSD=1')
+    assert phone.session.ussd_screen(shown) == b"\r\n+CUSD: 1," + expected + b"\r\n"
 
 
 # --- SMS -------------------------------------------------------------------------------
