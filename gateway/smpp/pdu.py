@@ -42,10 +42,11 @@ class Param:
     kind: Kind
     max_length: int = 0  # for COCTET, including the terminating NUL
     bad_status: CommandStatus = CommandStatus.ESME_RINVMSGLEN  # when over max_length
+    default: ParamValue = 0
 
 
 def _c(name: str, max_length: int, bad: CommandStatus = CommandStatus.ESME_RINVPARLEN) -> Param:
-    return Param(name, Kind.COCTET, max_length, bad)
+    return Param(name, Kind.COCTET, max_length, bad, "")
 
 
 def _i1(name: str) -> Param:
@@ -80,7 +81,7 @@ _SM = (
     _i1("data_coding"),
     _i1("sm_default_msg_id"),
     Param("sm_length", Kind.SM_LENGTH),
-    Param("short_message", Kind.SHORT_MESSAGE),
+    Param("short_message", Kind.SHORT_MESSAGE, default=b""),
 )
 _DATA_SM = (
     _c("service_type", 6, S.ESME_RINVSERTYP),
@@ -101,6 +102,10 @@ _MESSAGE_ID = (_c("message_id", 65, S.ESME_RINVMSGID),)
 class Schema:
     params: tuple[Param, ...]
     tlvs_allowed: bool
+    names: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", frozenset(p.name for p in self.params))
 
 
 C = CommandId
@@ -152,13 +157,6 @@ SCHEMAS: dict[CommandId, Schema] = {
         ),
         True,
     ),
-}
-_DEFAULTS: dict[Kind, ParamValue] = {
-    Kind.INT1: 0,
-    Kind.INT4: 0,
-    Kind.COCTET: "",
-    Kind.SM_LENGTH: 0,
-    Kind.SHORT_MESSAGE: b"",
 }
 
 
@@ -247,10 +245,10 @@ def request(
 
 def with_defaults(command_id: CommandId, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
     schema = SCHEMAS[command_id]
-    unknown = set(params) - {p.name for p in schema.params}
-    if unknown:
-        raise TypeError(f"{command_id.name} has no parameter {sorted(unknown)}")
-    full = {p.name: params.get(p.name, _DEFAULTS[p.kind]) for p in schema.params}
+    if not schema.names.issuperset(params):
+        unknown = sorted(set(params) - schema.names)
+        raise TypeError(f"{command_id.name} has no parameter {unknown}")
+    full = {p.name: params.get(p.name, p.default) for p in schema.params}
     message = full.get("short_message")
     if isinstance(message, bytes):
         full["sm_length"] = len(message)
@@ -282,7 +280,7 @@ def encode(pdu: Pdu) -> bytes:
 def _encode_params(schema: Schema, pdu: Pdu, body: bytearray) -> None:
     params = pdu.params
     for p in schema.params:
-        value = params.get(p.name, _DEFAULTS[p.kind])
+        value = params.get(p.name, p.default)
         if p.kind is Kind.COCTET:
             raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
             if len(raw) + 1 > p.max_length or b"\0" in raw:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -72,6 +73,11 @@ class DialogueKey:
             object.__setattr__(self, "carrier_session_id", None)
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """The store key; computed once, since every turn uses it several times."""
         session = "" if self.carrier_session_id is None else quote(self.carrier_session_id, "")
         return f"{quote(self.channel, '')}:{quote(self.msisdn, '')}:{session}"
 

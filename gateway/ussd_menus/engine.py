@@ -30,7 +30,7 @@ from collections.abc import Coroutine, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
-from gateway.smpp.gsm0338 import ScreenLimits, fits_screen
+from gateway.smpp.gsm0338 import ScreenLimits, UnencodableText, choose_coding, fits_screen
 from gateway.ussd_menus.paging import compose, page_at
 from gateway.ussd_menus.screens import (
     MORE_KEY,
@@ -246,7 +246,11 @@ class MenuEngine:
 
     def _showable(self, text: str) -> str:
         """``text`` with the characters no accepted coding can write replaced by "?"."""
-        return "".join(char if _writable(char, self.limits) else "?" for char in text)
+        try:
+            choose_coding(text, self.limits)
+        except UnencodableText:
+            return "".join(char if _writable(char, self.limits) else "?" for char in text)
+        return text
 
     def _reply(self, text: str, end: bool) -> Reply:
         assert fits_screen(text, self.limits), f"screen over the limit: {text!r}"
