@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,3 +32,29 @@ def pg_url() -> str:
     if not url:
         pytest.skip("USSDLOOP_TEST_PG is not set: no PostgreSQL to test against")
     return url
+
+
+def _run_aside(coro: Any) -> Any:
+    """Run an asyncio coroutine to completion on a thread of its own (the test thread's
+    loop belongs to Twisted's reactor)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _pg_execute(dsn: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards: ``(url, schema)``."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    _run_aside(_pg_execute(pg_url, f'CREATE SCHEMA "{schema}"'))
+    yield pg_url, schema
+    _run_aside(_pg_execute(pg_url, f'DROP SCHEMA "{schema}" CASCADE'))

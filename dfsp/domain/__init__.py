@@ -1,0 +1,1 @@
+"""Pure rules of the provider: no I/O (fees, limits, tiers, transfer states)."""
