@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -69,15 +71,16 @@ def echo_command(port: int) -> list[str]:
 async def with_application(
     simulator: Simulator, command: list[str], env: dict[str, str], run: Callable[[], Awaitable[Any]]
 ) -> Any:
-    """Start the application process, wait for its bind, run, stop it."""
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    """Start the application process (its log to a file, as in production), wait for its
+    bind, run, stop it."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while SYSTEM_ID not in simulator.bound_accounts():
             if process.poll() is not None or time.monotonic() > deadline:
-                error = process.stderr.read().decode() if process.stderr else ""
+                log.seek(0)
+                error = log.read().decode(errors="replace")
                 raise RuntimeError(f"{command[1]} did not bind: {error[-2000:]}")
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)
@@ -88,6 +91,7 @@ async def with_application(
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
         while SYSTEM_ID in simulator.bound_accounts():
             await asyncio.sleep(0.05)
 
@@ -100,6 +104,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     await simulator.start()
     port = simulator.smpp_port
     phones = [f"2567{n:08d}" for n in range(args.handsets)]
+    for phone in phones:
+        simulator.network.handset(phone)
+    gc.freeze()  # as `ussdloop` does after start-up
 
     async def load(target: float | None = None, duration: float = args.duration) -> LoadResult:
         return await run_load(

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from ussdloop.config import ConfigError, NetworkConfig, load_network
+from ussdloop.logs import LEVELS, start_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"ussdloop: configuration error: {error}", file=sys.stderr)
         return 2
+    if args.command != "config":
+        start_logging(args.log_level if args.command != "demo" else "warn", json=args.log_json)
     command: Callable[[argparse.Namespace, NetworkConfig], int] = args.run
     return command(args, network)
 
@@ -46,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help)
         sub.add_argument("--config", help="a network TOML file merged over the shipped default")
+        sub.add_argument("--log-level", default="info", choices=LEVELS)
+        sub.add_argument("--log-json", action="store_true", help="one JSON object per log event")
         sub.set_defaults(run=run)
         return sub
 

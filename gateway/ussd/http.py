@@ -156,13 +156,27 @@ def ussd_http_app(
     default_code: str,
     max_body: int = MAX_BODY,
     health: Health | None = None,
+    metrics: Callable[[], Awaitable[str]] | None = None,
 ) -> web.Application:
-    """The USSD-over-HTTP routes for one DFSP's menu (``default_code`` is its short code)."""
+    """The USSD-over-HTTP routes for one DFSP's menu (``default_code`` is its short code),
+    with ``/health`` and, when given, Prometheus ``/metrics``."""
     adapter = _UssdOverHttp(sessions, default_code, max_body, health or (lambda: ("green", "")))
     app = web.Application(client_max_size=max_body, middlewares=[_error_answers])
     app.router.add_post("/ussd", adapter.ussd)
     app.router.add_post("/ussd/callback", adapter.callback)
     app.router.add_get("/health", adapter.health)
+    if metrics is not None:
+        exposition = metrics
+
+        async def serve_metrics(request: web.Request) -> web.Response:
+            return web.Response(
+                body=(await exposition()).encode(),
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"X-Prometheus-Format": "0.0.4"},
+            )
+
+        app.router.add_get("/metrics", serve_metrics)
     return app
 
 

@@ -19,7 +19,7 @@ import random
 import re
 from collections import OrderedDict
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Protocol, cast
 
 from twisted.logger import Logger
@@ -46,6 +46,7 @@ from gateway.ussd.sessions import MENU_HANDLER, Clock, SessionManager, SessionOp
 from gateway.ussd.sms import DeliveryReceipt, SmsOutbox
 from gateway.ussd.stores import MemorySessionStore, SessionStore
 from gateway.ussd_menus.engine import MenuEngine, mask_msisdn
+from ussdloop.metrics import Metric, counters, render
 
 PUSH_ID_ATTEMPTS: Final = 8  # carrier session ids tried for a push before giving up
 _SESSION_ID_LIMITS: Final = {
@@ -180,6 +181,7 @@ class UssdGateway:
                 default_code=self.config.default_code,
                 max_body=self.config.http_max_body,
                 health=self._health,
+                metrics=self.metrics_text,
             )
             self._http = UssdHttpListener(app, self.config.http_host, self.config.http_port)
             await self._http.start()
@@ -219,6 +221,21 @@ class UssdGateway:
     def http_port(self) -> int | None:
         """The port the USSD-over-HTTP listener is on (None when not listening)."""
         return None if self._http is None else self._http.port
+
+    async def metrics_text(self) -> str:
+        """Prometheus exposition of the gateway's counters, link and live sessions."""
+        link_stats = getattr(self.link, "stats", None)
+        figures = [
+            *counters("ussd", self.counters.as_dict(), "USSD gateway events"),
+            Metric("ussd_sessions_live", "gauge", "live USSD sessions", await self.store.count()),
+            Metric("smpp_bound", "gauge", "1 when the SMPP link is bound", int(self.link.bound)),
+        ]
+        if link_stats is not None:
+            events = asdict(link_stats)
+            peak = events.pop("max_in_flight", 0)
+            figures += counters("smpp", events, "SMPP link events")
+            figures.append(Metric("smpp_window_peak", "gauge", "most requests in flight", peak))
+        return render(figures)
 
     def _health(self) -> tuple[str, str]:
         if self.link.bound:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from enum import Enum
 from typing import Any, Final, Protocol
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from gateway.ussd.records import (
@@ -182,7 +182,8 @@ class SessionManager:
             self.counters.sessions_ended += 1
             self._event(record, "ussd_session_replaced")
         self.counters.sessions_started += 1
-        self._event(record, "ussd_session_started", service_code=service_code)
+        # One info line per dialogue (when it ends); its start is a debug detail.
+        self._event(record, "ussd_session_started", LogLevel.debug, service_code=service_code)
         return await self._turn(record, self.engine.begin)
 
     async def answer(
@@ -435,7 +436,13 @@ class SessionManager:
             self.counters.aborts += 1
         elif reason in (EndReason.SCREEN_TIMEOUT, EndReason.DIALOGUE_TIMEOUT):
             self.counters.timeouts += 1
-        self._event(record, "ussd_session_ended", reason=reason.value, screens=record.screens)
+        self._event(
+            record,
+            "ussd_session_ended",
+            service_code=record.service_code,
+            reason=reason.value,
+            screens=record.screens,
+        )
         return True
 
     def _timeout_reason(self, record: SessionRecord, now: float) -> EndReason:
@@ -487,9 +494,12 @@ class SessionManager:
     def _ttl(self, record: SessionRecord, now: float) -> float:
         return max(record.deadline - now, 0.0) + STORE_GRACE
 
-    def _event(self, record: SessionRecord, event: str, **fields: object) -> None:
+    def _event(
+        self, record: SessionRecord, event: str, level: LogLevel = LogLevel.info, **fields: object
+    ) -> None:
         extra = "".join(f" {name}={{{name}}}" for name in fields)
-        _log.info(
+        _log.emit(
+            level,
             event + " session_id={session_id} msisdn={msisdn}" + extra,
             session_id=record.session_id,
             msisdn=mask_msisdn(record.key.msisdn),

@@ -57,6 +57,11 @@ async def test_a_five_screen_dialogue_in_gsm_7_bit_over_the_control_api() -> Non
         assert handset.screen is not None
         assert handset.screen.data_coding == DataCoding.SMSC_DEFAULT
         assert carrier.gateways["dfsp1"].counters.screens_sent == 5
+        metrics_url = f"http://127.0.0.1:{carrier.gateways['dfsp1'].http_port}/metrics"
+        async with http.get(metrics_url) as response:
+            exposition = await response.text()
+        assert "ussd_screens_sent_total 5" in exposition.splitlines()
+        assert "smpp_bound 1" in exposition.splitlines()
 
 
 @asyncio_test
