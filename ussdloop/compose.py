@@ -14,6 +14,7 @@ from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
 from gateway.ussd.records import SessionTimers
 from gateway.ussd.service import GatewayConfig, UssdGateway
+from gateway.ussd.stores import RedisSessionStore, SessionStore
 from gateway.ussd_menus.demo import demo_menu
 from gateway.ussd_menus.engine import MenuEngine
 from simulators.modem.at_modem import AtModemServer
@@ -42,6 +43,8 @@ def simulator_config(network: NetworkConfig, *, any_port: bool = False) -> Simul
         dialogue_timeout=sim.dialogue_timeout,
         screen_timeout=sim.screen_timeout,
         application_timeout=sim.application_timeout,
+        tls_cert_file=sim.tls_cert_file or None,
+        tls_key_file=sim.tls_key_file or None,
     )
 
 
@@ -88,6 +91,17 @@ def build_gateway(config: GatewayConfig, **kwargs: Any) -> UssdGateway:
     """A gateway serving the demo menu (the DFSP menus arrive with the DFSP core)."""
     engine = MenuEngine(demo_menu(), limits=config.carrier_dialect.limits)
     return UssdGateway(config, engine, **kwargs)
+
+
+def _session_store(setting: str, dfsp: str) -> SessionStore | None:
+    """None for the gateway's own in-memory store; a shared Redis store otherwise."""
+    if setting == "memory":
+        return None
+    from twisted.internet import reactor
+
+    clock: Any = reactor
+    prefix = f"ussdloop:{dfsp}:{{sessions}}:"  # one hash tag per DFSP: its keys share a slot
+    return RedisSessionStore.from_url(setting, clock.seconds, prefix=prefix)
 
 
 def _dfsp(network: NetworkConfig, name: str) -> DfspSettings:
@@ -173,7 +187,10 @@ async def start_gateway(
     any_port: bool = False,
 ) -> UssdGateway:
     config = gateway_config(network, name, smpp_port=smpp_port, any_port=any_port)
-    gateway = build_gateway(config)
+    store = _session_store(network.dfsps[name].gateway.session_store, name)
+    if store is not None:
+        running.started(store.close)
+    gateway = build_gateway(config, store=store)
     await gateway.start()
     running.started(gateway.stop)
     host = config.http_host

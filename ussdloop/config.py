@@ -84,6 +84,14 @@ class GatewaySettings:
     dialect: str = "standard"
     max_sessions: int = 100_000
     timers: UssdTimers = field(default_factory=UssdTimers)
+    # "memory", or a redis:// URL so several gateway nodes of this DFSP share sessions.
+    session_store: str = "memory"
+
+    def __post_init__(self) -> None:
+        if self.session_store != "memory" and not self.session_store.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("session_store must be 'memory' or a redis:// URL")
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,12 @@ class SimulatorSettings:
     dialogue_timeout: float = 180.0
     screen_timeout: float = 30.0
     application_timeout: float = 15.0
+    tls_cert_file: str = ""  # serve SMPP over TLS when both are set (PEM)
+    tls_key_file: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,12 @@ throwaway CA made here.
 
 from __future__ import annotations
 
-import datetime
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_twisted
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
@@ -39,6 +33,7 @@ from gateway.smpp.esme import (
     ResponseTimeout,
 )
 from gateway.smpp.pdu import Pdu, PduStream, encode, request
+from tests.pki import make_pki
 from ussdloop.aio import as_deferred
 
 OK = CommandStatus.ESME_ROK
@@ -871,49 +866,3 @@ async def test_over_real_tls_it_refuses_an_smsc_signed_by_another_ca(tmp_path: P
         await within(as_deferred(client.stop()))
     finally:
         await port.stopListening()
-
-
-# --- a throwaway PKI ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca_pem: bytes
-    server_cert_pem: bytes
-    server_key_pem: bytes
-
-
-def make_pki() -> Pki:
-    """A fresh CA and a certificate for ``localhost`` signed by it."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ussdloop test CA")])
-    ca = (
-        _builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    cert = (
-        _builder(name, ca_name, key.public_key())
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return Pki(ca.public_bytes(pem), cert.public_bytes(pem), key_pem)
-
-
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: Any) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import pytest
 import pytest_twisted
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import reactor, ssl
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
@@ -22,6 +17,7 @@ from gateway.smpp.pdu import Pdu, PduStream, encode, request
 from simulators.modem import service
 from simulators.modem.handsets import HandsetState
 from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
+from tests.pki import write_pki
 from ussdloop.aio import as_deferred
 
 C = CommandId
@@ -136,43 +132,15 @@ async def test_the_disconnect_fault_drops_connections_but_keeps_listening() -> N
     await as_deferred(sim.stop())
 
 
-def self_signed(directory: Path) -> tuple[Path, Path, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    cert_file, key_file = directory / "smsc.crt", directory / "smsc.key"
-    cert_file.write_bytes(cert_pem)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file, cert_pem
-
-
 # Twisted's CertificateOptions still hands pyOpenSSL objects to pyOpenSSL, which warns.
 @pytest.mark.filterwarnings("ignore:Passing pyOpenSSL:DeprecationWarning")
 @pytest_twisted.ensureDeferred
 async def test_smpp_is_served_over_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
-    cert_file, key_file, cert_pem = self_signed(tmp_path)
+    ca_file, cert_file, key_file = write_pki(tmp_path)
     sim = simulator(tls_cert_file=str(cert_file), tls_key_file=str(key_file))
     await as_deferred(sim.start())
-    trust = ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(cert_pem))
+    trust_root = ssl.Certificate.loadPEM(ca_file.read_bytes())
+    trust = ssl.optionsForClientTLS("localhost", trustRoot=trust_root)
     client = await connect(sim.smpp_port, tls=trust)
     assert (await client.bind()).status_ok
     await as_deferred(sim.stop())
