@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         return phone_main(argv=[a for a in (argv or sys.argv[1:]) if a != "phone"])
     try:
         network = load_network(args.config)
+        if args.command != "config":
+            from ussdloop.compose import check
+
+            check(network, [args.dfsp] if args.command == "gateway" else None)
     except ConfigError as error:
         print(f"ussdloop: configuration error: {error}", file=sys.stderr)
         return 2

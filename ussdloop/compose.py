@@ -87,6 +87,23 @@ def gateway_config(
     )
 
 
+def check(network: NetworkConfig, dfsps: list[str] | None = None) -> None:
+    """Build every service's settings without starting anything, so a mistake is found
+    at start-up and named, not at the first dialogue."""
+    _named("simulator", lambda: simulator_config(network))
+    for name in network.dfsps if dfsps is None else dfsps:
+        _named(f"dfsps.{name}.gateway", lambda name=name: gateway_config(network, name))  # type: ignore[misc]
+
+
+def _named(key: str, build: Callable[[], object]) -> None:
+    try:
+        build()
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(key, str(error)) from None
+
+
 def build_gateway(config: GatewayConfig, **kwargs: Any) -> UssdGateway:
     """A gateway serving the demo menu (the DFSP menus arrive with the DFSP core)."""
     engine = MenuEngine(demo_menu(), limits=config.carrier_dialect.limits)
