@@ -286,7 +286,10 @@ class UssdGateway:
         elif message.action is UssdAction.ABORT:
             await self.sessions.abort(key)
         else:
-            _log.info("ussd_notification_acknowledged msisdn={msisdn}", msisdn=_mask(key))
+            # The handset confirmed a notification (USSN confirm): release the dialogue.
+            _log.debug("ussd_notification_acknowledged msisdn={msisdn}", msisdn=_mask(key))
+            release = self._mobile_terminated(UssdAction.END, key, message.service_code, "")
+            await self._submit_quietly(release, key)
         if screen is not None:
             await self._send_screen(key, message.service_code, screen)
 
@@ -373,6 +376,15 @@ class UssdGateway:
         return CommandStatus.ESME_ROK
 
     # --- helpers ----------------------------------------------------------------------
+
+    async def _submit_quietly(self, pdu: Pdu, key: DialogueKey) -> None:
+        """Submit a PDU nobody waits for; a refusal is logged, the network times it out."""
+        try:
+            await self._submit(pdu)
+        except PushFailed as error:
+            _log.warn(
+                "ussd_release_failed msisdn={msisdn} error={error}", msisdn=_mask(key), error=error
+            )
 
     async def _submit(self, pdu: Pdu) -> Pdu:
         try:
