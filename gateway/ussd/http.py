@@ -16,22 +16,22 @@ The endpoint belongs to one DFSP, so any dial string ``*...#`` starts its menu.
 Both key the subscriber's remembered language on the phone string as sent (``phone``,
 ``phoneNumber``): a dialogue starts in the language last chosen from that string.
 
-Errors are ``{"id": "<ErrorName>", "message": "..."}``: 400 ``BadRequest`` for bad JSON,
-missing or oversize fields and bodies over the limit; 409 ``DialogueInProgress`` while
-the same session's previous request is still being answered.
+Errors are ``{"id": "<ErrorName>", "message": "..."}`` (``ussdloop.http``): 400
+``BadRequest`` for bad JSON, missing or oversize fields and bodies over the limit; 409
+``DialogueInProgress`` while the same session's previous request is still being answered.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from gateway.ussd.records import DialogueKey, Screen, SessionState
 from gateway.ussd.sessions import SessionManager
+from ussdloop.http import HttpError, error_middleware, read_form, read_json_object, string_field
 
 MAX_BODY: Final = 16 * 1024
 MAX_PHONE_CHARS: Final = 64
@@ -56,15 +56,10 @@ _FORMATS: Final = {
 }
 
 
-class BadRequest(Exception):
-    """The request cannot be understood; the message says what to fix."""
-
-
-class DialogueInProgress(Exception):
+class DialogueInProgress(HttpError):
     """The session's previous input is still being answered."""
 
-
-_ERRORS: Final[dict[type[Exception], int]] = {BadRequest: 400, DialogueInProgress: 409}
+    status = 409
 
 
 def preferred_format(accept: str) -> str:
@@ -103,9 +98,9 @@ class _UssdOverHttp:
         self._health = health
 
     async def ussd(self, request: web.Request) -> web.Response:
-        body = await _json_object(request, self._max_body)
-        phone = _field(body, "phone", MAX_PHONE_CHARS)
-        message = _field(body, "message", MAX_MESSAGE_CHARS, empty=True).strip()
+        body = await read_json_object(request, self._max_body)
+        phone = string_field(body, "phone", MAX_PHONE_CHARS)
+        message = string_field(body, "message", MAX_MESSAGE_CHARS, allow_empty=True).strip()
         new_session = body.get("newSession") in ("true", True)
         key = DialogueKey(phone, channel="http")
         if new_session or is_dial_string(message) or await self._sessions.load(key) is None:
@@ -125,10 +120,10 @@ class _UssdOverHttp:
         return web.Response(text=reply.text, content_type="text/plain")
 
     async def callback(self, request: web.Request) -> web.Response:
-        form = await _form(request, self._max_body)
-        session_id = _field(form, "sessionId", MAX_SESSION_ID_CHARS)
-        phone = _field(form, "phoneNumber", MAX_PHONE_CHARS)
-        text = _field(form, "text", MAX_MESSAGE_CHARS, empty=True, required=False)
+        form = await read_form(request, self._max_body)
+        session_id = string_field(form, "sessionId", MAX_SESSION_ID_CHARS)
+        phone = string_field(form, "phoneNumber", MAX_PHONE_CHARS)
+        text = string_field(form, "text", MAX_MESSAGE_CHARS, allow_empty=True, required=False)
         key = DialogueKey(phone, session_id, channel="callback")
         record = await self._sessions.load(key)
         if record is None and not text:
@@ -161,7 +156,7 @@ def ussd_http_app(
     """The USSD-over-HTTP routes for one DFSP's menu (``default_code`` is its short code),
     with ``/health`` and, when given, Prometheus ``/metrics``."""
     adapter = _UssdOverHttp(sessions, default_code, max_body, health or (lambda: ("green", "")))
-    app = web.Application(client_max_size=max_body, middlewares=[_error_answers])
+    app = web.Application(client_max_size=max_body, middlewares=[error_middleware()])
     app.router.add_post("/ussd", adapter.ussd)
     app.router.add_post("/ussd/callback", adapter.callback)
     app.router.add_get("/health", adapter.health)
@@ -200,17 +195,6 @@ class UssdHttpListener:
         self.port = None
 
 
-@web.middleware
-async def _error_answers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except (BadRequest, DialogueInProgress) as error:
-        status = _ERRORS[type(error)]
-        return web.json_response({"id": type(error).__name__, "message": str(error)}, status=status)
-
-
 def _new_input(history: str, answers: int, text: str) -> str | None:
     """What ``text`` (every input so far, ``*``-joined) adds to ``history``; None: nothing.
 
@@ -230,42 +214,3 @@ def _shown(screen: Screen | None) -> Screen:
     if screen is None:
         raise DialogueInProgress("the previous input of this session is still being answered")
     return screen
-
-
-async def _json_object(request: web.Request, max_body: int) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BadRequest(f"the body is over {max_body} bytes") from None
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
-async def _form(request: web.Request, max_body: int) -> dict[str, Any]:
-    try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        raise BadRequest(f"the body is over {max_body} bytes") from None
-    except ValueError:
-        raise BadRequest("the body is not a form") from None
-    return dict(form)
-
-
-def _field(
-    body: dict[str, Any], name: str, limit: int, *, empty: bool = False, required: bool = True
-) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} is missing or not a string")
-    if not value and not empty:
-        raise BadRequest(f"{name} must not be empty")
-    if len(value) > limit:
-        raise BadRequest(f"{name} is longer than {limit} characters")
-    return value

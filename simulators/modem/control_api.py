@@ -17,9 +17,9 @@ screen::
 
 A screen or phone is ``{"msisdn", "screen", "expectsReply", "state", "endedReason",
 "networkInitiated"}``; an optional ``"timeout"`` (seconds) in a dial or reply bounds the
-wait. Errors are ``{"id": "<ErrorName>", "message": "..."}``: 400 ``BadRequest`` (and
-``InvalidInput``: text one USSD unit cannot carry), 404 ``NotFound``, 409 ``HandsetBusy``
-/ ``NoDialogue``.
+wait. Errors are ``{"id": "<ErrorName>", "message": "..."}`` (``ussdloop.http``): 400
+``BadRequest`` (and ``InvalidInput``: text one USSD unit cannot carry), 404 ``NotFound``,
+409 ``HandsetBusy`` / ``NoDialogue``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import heapq
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from aiohttp import web
 from simulators.modem.faults import MAX_DELAY, Faults
 from simulators.modem.handsets import Handset, HandsetError, InvalidInput, Screen, Sms
 from simulators.modem.service import Simulator
+from ussdloop.http import BadRequest, error_middleware, read_json_object, string_field
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ MSISDN_DIGITS = range(5, 16)
 MAX_LISTED = 1000  # phones in one GET /phones answer (the first by MSISDN; "total" counts all)
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
-
-
-class BadRequest(Exception):
-    """Input the API cannot act on; the message says what is wrong."""
 
 
 def normalise_msisdn(raw: str) -> str:
@@ -105,35 +101,6 @@ def _iso_time(seconds: float) -> str:
 # --- request parsing --------------------------------------------------------------------
 
 
-async def _json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BadRequest(f"body larger than {MAX_BODY} bytes")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BadRequest(f"body larger than {MAX_BODY} bytes") from None
-    if optional and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
-
-
-def _text_field(body: dict[str, Any], name: str, *, allow_empty: bool) -> str:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise BadRequest(f"{name!r} is required and must be a string")
-    if not value and not allow_empty:
-        raise BadRequest(f"{name!r} must not be empty")
-    if len(value) > MAX_TEXT:
-        raise BadRequest(f"{name!r} is longer than {MAX_TEXT} characters")
-    return value
-
-
 def _timeout_field(body: dict[str, Any]) -> float | None:
     value = body.get("timeout")
     if value is None:
@@ -159,8 +126,8 @@ def _handset(request: web.Request) -> Handset:
 
 
 async def _dial(request: web.Request) -> web.Response:
-    body = await _json_object(request)
-    code = _text_field(body, "code", allow_empty=False)
+    body = await read_json_object(request, MAX_BODY)
+    code = string_field(body, "code", MAX_TEXT)
     timeout = _timeout_field(body)
     handset = _handset(request)
     screen = await handset.dial(code, timeout=timeout)
@@ -168,8 +135,8 @@ async def _dial(request: web.Request) -> web.Response:
 
 
 async def _reply(request: web.Request) -> web.Response:
-    body = await _json_object(request)
-    text = _text_field(body, "text", allow_empty=True)
+    body = await read_json_object(request, MAX_BODY)
+    text = string_field(body, "text", MAX_TEXT, allow_empty=True)
     timeout = _timeout_field(body)
     handset = _handset(request)
     screen = await handset.reply(text, timeout=timeout)
@@ -207,7 +174,7 @@ async def _phones(request: web.Request) -> web.Response:
 
 
 async def _faults(request: web.Request) -> web.Response:
-    body = await _json_object(request, optional=True)
+    body = await read_json_object(request, MAX_BODY, optional=True)
     result = apply_faults(_simulator(request).faults, body)
     log.info("event=simulator_faults %s", json.dumps(result, sort_keys=True))
     return web.json_response(result)
@@ -283,40 +250,12 @@ def _fault_value(name: str, value: Any) -> Any:
 
 # --- errors -------------------------------------------------------------------------------
 
-
-def error_response(status: int, error_id: str, message: str) -> web.Response:
-    return web.json_response({"id": error_id, "message": message}, status=status)
-
-
-_HTTP_ERROR_IDS = {404: "NotFound", 405: "MethodNotAllowed", 413: "BadRequest"}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except BadRequest as error:
-        return error_response(400, "BadRequest", str(error))
-    except InvalidInput as error:
-        return error_response(400, "InvalidInput", str(error) or "the text cannot be sent")
-    except HandsetError as error:
-        return error_response(409, type(error).__name__, str(error) or type(error).__name__)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(400, "BadRequest", f"body larger than {MAX_BODY} bytes")
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        error_id = _HTTP_ERROR_IDS.get(error.status, error.reason.replace(" ", ""))
-        return error_response(error.status, error_id, error.reason)
-    except Exception:
-        log.exception("control_api.failed path=%s", request.path)
-        return error_response(500, "InternalError", "the simulator could not do that")
+# The handsets' refusals, by status (the id is the error's class name).
+_HANDSET_ERRORS: dict[type[Exception], int] = {InvalidInput: 400, HandsetError: 409}
 
 
 def control_app(simulator: Simulator) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware(_HANDSET_ERRORS)])
     app[SIMULATOR_KEY] = simulator
     app.router.add_get("/health", _health)
     app.router.add_get("/phones", _phones)
