@@ -57,4 +57,5 @@ def pg_schema(pg_url: str) -> Iterator[tuple[str, str]]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     _run_aside(_pg_execute(pg_url, f'CREATE SCHEMA "{schema}"'))
     yield pg_url, schema
-    _run_aside(_pg_execute(pg_url, f'DROP SCHEMA "{schema}" CASCADE'))
+    # A failed test may leave a transaction open: fail the drop rather than wait forever.
+    _run_aside(_pg_execute(pg_url, f"SET lock_timeout = '10s'; DROP SCHEMA \"{schema}\" CASCADE"))

@@ -1,0 +1,430 @@
+"""The DFSP's double-entry ledger with two-phase transfers.
+
+``Ledger`` is the money core of every DFSP journey. Each call is one database
+transaction; every money-moving call is idempotent on its client-supplied id and safe
+under concurrent writers:
+
+- the account rows a transfer touches are locked (``SELECT ... FOR UPDATE``) in id
+  order, after the transfer row where there is one; on SQLite, write transactions begin
+  ``IMMEDIATE`` (``dfsp.store.create_store_engine``), so writers queue;
+- a balance changes in the same transaction as the entries that explain it;
+- ``prepare`` holds the debited funds (``available = balance - held``); a decision
+  (execute, reject, expire) happens once, and a retry of the same decision returns the
+  transfer as it is;
+- time is the ledger's injected clock: a transfer is expired when the ledger that holds
+  the money says so, whatever the caller's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from twisted.logger import Logger
+
+from dfsp import store
+from dfsp.domain.transfers import (
+    AccountConflict,
+    AccountKind,
+    Entry,
+    InvalidRequest,
+    LedgerAccount,
+    Posting,
+    Transfer,
+    TransferConflict,
+    TransferExpired,
+    TransferRequest,
+    TransferState,
+    UnknownAccount,
+    UnknownTransfer,
+    accounts_of,
+    assert_sound,
+    check_currency_code,
+    check_expiry,
+    check_hold,
+    check_id,
+    credits_by_account,
+    debits_by_account,
+    decide,
+    entry_amounts,
+    is_expired,
+    limit_minor,
+    reason_text,
+    total_minor,
+)
+from dfsp.store import AccountRow, EntryRow, PostingRow, TransferRow
+from ussdloop.money import Money
+
+MAX_STATEMENT_ENTRIES = 100
+MAX_EXPIRE_BATCH = 500
+
+_log = Logger()
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+class Ledger:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        bind = sessions.kw.get("bind")
+        if isinstance(bind, AsyncEngine) and not store.serialises_sqlite_writers(bind):
+            raise ValueError("a SQLite ledger needs its engine from dfsp.store.create_store_engine")
+        self._sessions = sessions
+        self._clock = clock
+
+    # --- accounts -----------------------------------------------------------------
+
+    async def open_account(
+        self,
+        account_id: str,
+        *,
+        currency: str,
+        kind: AccountKind,
+        owner: str,
+        name: str = "",
+        allow_negative: bool = False,
+        balance_limit: Money | None = None,
+    ) -> LedgerAccount:
+        """Open an account with a zero balance; opening it again with the same
+        attributes returns it (a retry), with others raises ``AccountConflict``
+        (the balance limit is not compared: ``set_balance_limit`` changes it)."""
+        check_id(account_id, "an account id")
+        kind = AccountKind(kind)
+        limit = limit_minor(balance_limit, check_currency_code(currency))
+        if not 0 < len(owner) <= 128 or len(name) > 64:
+            raise InvalidRequest("an owner is 1 to 128 characters, a name at most 64")
+
+        async def attempt() -> LedgerAccount:
+            async with self._sessions.begin() as session:
+                row = await session.get(AccountRow, account_id)
+                if row is None:
+                    row = AccountRow(
+                        id=account_id,
+                        owner=owner,
+                        name=name,
+                        kind=kind.value,
+                        currency=currency,
+                        allow_negative=allow_negative,
+                        balance_minor=0,
+                        held_minor=0,
+                        incoming_minor=0,
+                        balance_limit_minor=limit,
+                        created_at=self._now(),
+                    )
+                    session.add(row)
+                    await session.flush()
+                    _log.info("ledger_account_opened account_id={account_id}", account_id=row.id)
+                else:
+                    stored = (row.owner, row.name, row.kind, row.currency, row.allow_negative)
+                    if stored != (owner, name, kind, currency, allow_negative):
+                        raise AccountConflict(account_id)
+                return store.account_value(row)
+
+        return await _once_more_after_duplicate(attempt)
+
+    async def set_balance_limit(self, account_id: str, limit: Money | None) -> LedgerAccount:
+        """The most the account may hold (its balance plus prepared credits); ``None``
+        for no limit. A lower limit refuses new credits, it takes nothing away."""
+        async with self._sessions.begin() as session:
+            row = (await store.lock_accounts(session, [account_id]))[account_id]
+            row.balance_limit_minor = limit_minor(limit, row.currency)
+            await session.flush()
+            return store.account_value(row)
+
+    async def account(self, account_id: str) -> LedgerAccount:
+        async with self._reading() as session:
+            return store.account_value(await _account_row(session, account_id))
+
+    async def balance(self, account_id: str) -> tuple[Money, Money]:
+        """``(balance, available)``: available is the balance less the held funds."""
+        account = await self.account(account_id)
+        return account.balance, account.available
+
+    async def statement(self, account_id: str, limit: int = 10) -> list[Entry]:
+        """The account's latest entries, newest first (at most 100)."""
+        limit = max(1, min(limit, MAX_STATEMENT_ENTRIES))
+        async with self._reading() as session:
+            account = await _account_row(session, account_id)
+            rows = await store.latest_entries(session, account_id, limit)
+            return [store.entry_value(row, account.currency) for row in rows]
+
+    async def total_balance(self, currency: str) -> Money:
+        """The sum of every account's balance in ``currency``: zero, always."""
+        async with self._reading() as session:
+            return Money(currency, await store.sum_of_balances(session, currency))
+
+    async def audit(self) -> list[str]:
+        """Disagreements between balances, holds, entries and transfers (none expected)."""
+        async with self._reading() as session:
+            return await store.audit(session)
+
+    # --- transfers ----------------------------------------------------------------
+
+    async def transfer(self, transfer_id: str) -> Transfer:
+        async with self._reading() as session:
+            row = await store.find_transfer(session, transfer_id)
+            if row is None:
+                raise UnknownTransfer(transfer_id)
+            return store.transfer_value(row)
+
+    async def prepare(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        expires_at: datetime,
+        memo: Mapping[str, Any] | None = None,
+    ) -> Transfer:
+        """Hold the debited funds until the transfer is decided or ``expires_at``.
+
+        The same id with the same postings and kind returns the existing transfer, in
+        whatever state it is now; with other content it raises ``TransferConflict``.
+        """
+        request = TransferRequest.checked(transfer_id, postings, kind, memo)
+
+        async def attempt() -> Transfer:
+            async with self._sessions.begin() as session:
+                row = await _existing(session, request)
+                if row is None:
+                    accounts = await store.lock_accounts(session, accounts_of(request.postings))
+                    row = await _existing(session, request)  # a concurrent twin committed
+                    if row is None:
+                        now = self._now()
+                        check_expiry(expires_at, now)
+                        row = await _hold(session, request, accounts, expires_at, now)
+                return store.transfer_value(row)
+
+        return await _once_more_after_duplicate(attempt)
+
+    async def execute(self, transfer_id: str) -> Transfer:
+        """Apply a prepared transfer: balances move, holds are released, entries are
+        written. At or after its expiry it is marked expired and ``TransferExpired``
+        raised; a second execute returns it; execute after reject is refused."""
+        async with self._sessions.begin() as session:
+            row = await _locked_transfer(session, transfer_id)
+            executed = await self._execute_locked(session, row)
+            transfer = store.transfer_value(row)
+        if not executed:
+            raise TransferExpired(transfer_id)
+        return transfer
+
+    async def transfer_now(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        memo: Mapping[str, Any] | None = None,
+    ) -> Transfer:
+        """Prepare and execute in one transaction (a payment inside this DFSP). A retry
+        returns the executed transfer; an existing prepared twin is executed."""
+        request = TransferRequest.checked(transfer_id, postings, kind, memo)
+
+        async def attempt() -> tuple[Transfer, bool]:
+            async with self._sessions.begin() as session:
+                row = await _existing(session, request, lock=True)  # transfer, then accounts
+                accounts = await store.lock_accounts(session, accounts_of(request.postings))
+                if row is None:
+                    if await _existing(session, request) is not None:
+                        raise _TwinCommitted  # start again, locking the twin first
+                    row = await _hold(session, request, accounts, None, self._now())
+                executed = await self._execute_locked(session, row, accounts)
+                return store.transfer_value(row), executed
+
+        transfer, executed = await _once_more_after_duplicate(attempt)
+        if not executed:
+            raise TransferExpired(transfer_id)
+        return transfer
+
+    async def reject(self, transfer_id: str, reason: str) -> Transfer:
+        """Release the held funds, recording why; a second reject returns the transfer,
+        reject after execute (or expiry) is refused with ``InvalidTransition``."""
+        async with self._sessions.begin() as session:
+            row = await _locked_transfer(session, transfer_id)
+            if decide(row.id, TransferState(row.state), TransferState.REJECTED):
+                accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
+                _release(row, accounts)
+                _decided(row, TransferState.REJECTED, self._now(), reason_text(reason))
+            return store.transfer_value(row)
+
+    async def expire_due(
+        self, now: datetime | None = None, *, limit: int = MAX_EXPIRE_BATCH
+    ) -> list[str]:
+        """Expire prepared transfers whose time is up (by the ledger's clock unless
+        ``now`` is given) and release their holds; the ids expired, at most ``limit``
+        (call again while the list is full)."""
+        now = self._now() if now is None else now
+        if now.tzinfo is None:
+            raise ValueError("expire_due needs an aware datetime")
+        limit = max(1, min(limit, MAX_EXPIRE_BATCH))
+        async with self._sessions.begin() as session:
+            rows = await store.lock_due_transfers(session, now, limit)
+            if rows:
+                postings = [p for row in rows for p in store.postings_of(row)]
+                accounts = await store.lock_accounts(session, accounts_of(postings))
+                for row in rows:
+                    _release(row, accounts)
+                    _decided(row, TransferState.EXPIRED, now, "expired")
+        return [row.id for row in rows]
+
+    # --- helpers ------------------------------------------------------------------
+
+    async def _execute_locked(
+        self,
+        session: AsyncSession,
+        row: TransferRow,
+        accounts: dict[str, AccountRow] | None = None,
+    ) -> bool:
+        """Execute (or, past its expiry, expire) a locked transfer; False if expired."""
+        now = self._now()
+        state = TransferState(row.state)
+        expiring = state is TransferState.PREPARED and is_expired(row.expires_at, now)
+        target = TransferState.EXPIRED if expiring else TransferState.EXECUTED
+        if not decide(row.id, state, target):
+            return True
+        if accounts is None:
+            accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
+        if expiring:
+            _release(row, accounts)
+            _decided(row, TransferState.EXPIRED, now, "expired")
+            return False
+        _release(row, accounts)
+        entries = []
+        for account_id, amount in entry_amounts(store.postings_of(row)):
+            account = accounts[account_id]
+            account.balance_minor += amount
+            entries.append(
+                {
+                    "transfer_id": row.id,
+                    "account_id": account_id,
+                    "amount_minor": amount,
+                    "balance_after_minor": account.balance_minor,
+                    "kind": row.kind,
+                    "created_at": now,
+                }
+            )
+        assert_sound(accounts.values())
+        _decided(row, TransferState.EXECUTED, now, None)
+        # One statement for all the entries (it flushes the balances and the state first).
+        await session.execute(insert(EntryRow), entries)
+        return True
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the ledger's clock must give aware datetimes")
+        return now
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=store.READ_ONLY)
+            yield session
+
+
+async def _existing(
+    session: AsyncSession, request: TransferRequest, *, lock: bool = False
+) -> TransferRow | None:
+    """The transfer already stored under the request's id, if it is the same one."""
+    row = await store.find_transfer(session, request.id, lock=lock)
+    if row is not None and not request.same_as(row.kind, store.postings_of(row)):
+        raise TransferConflict(request.id)
+    return row
+
+
+async def _hold(
+    session: AsyncSession,
+    request: TransferRequest,
+    accounts: dict[str, AccountRow],
+    expires_at: datetime | None,
+    now: datetime,
+) -> TransferRow:
+    """Check and hold the funds (accounts already locked); the new prepared transfer."""
+    currency = check_hold(request.postings, accounts)
+    for account_id, amount in debits_by_account(request.postings).items():
+        accounts[account_id].held_minor += amount
+    for account_id, amount in credits_by_account(request.postings).items():
+        accounts[account_id].incoming_minor += amount
+    assert_sound(accounts.values())
+    row = TransferRow(
+        id=request.id,
+        state=TransferState.PREPARED.value,
+        kind=request.kind,
+        currency=currency,
+        amount_minor=total_minor(request.postings),
+        created_at=now,
+        expires_at=expires_at,
+        memo=request.memo,
+        postings=[
+            PostingRow(
+                position=position,
+                debit_account=posting.debit_account,
+                credit_account=posting.credit_account,
+                amount_minor=posting.amount_minor,
+            )
+            for position, posting in enumerate(request.postings)
+        ],
+    )
+    session.add(row)
+    _log.info(
+        "ledger_transfer_prepared transfer_id={transfer_id} kind={kind} amount={amount}",
+        transfer_id=row.id,
+        kind=row.kind,
+        amount=f"{Money(currency, row.amount_minor)} {currency}",
+    )
+    return row
+
+
+def _release(row: TransferRow, accounts: dict[str, AccountRow]) -> None:
+    """Take a prepared transfer's holds and pending credits off its accounts."""
+    postings = store.postings_of(row)
+    for account_id, amount in debits_by_account(postings).items():
+        accounts[account_id].held_minor -= amount
+    for account_id, amount in credits_by_account(postings).items():
+        accounts[account_id].incoming_minor -= amount
+    assert_sound(accounts[a] for a in accounts_of(postings))
+
+
+def _decided(row: TransferRow, state: TransferState, now: datetime, reason: str | None) -> None:
+    assert decide(row.id, TransferState(row.state), state), "a transfer is decided once"
+    row.state = state.value
+    row.decided_at = now
+    row.reason = reason
+    _log.info(
+        "ledger_transfer_decided transfer_id={transfer_id} state={state} reason={reason}",
+        state=state.value,
+        transfer_id=row.id,
+        reason=reason,
+    )
+
+
+async def _locked_transfer(session: AsyncSession, transfer_id: str) -> TransferRow:
+    row = await store.find_transfer(session, transfer_id, lock=True)
+    if row is None:
+        raise UnknownTransfer(transfer_id)
+    return row
+
+
+async def _account_row(session: AsyncSession, account_id: str) -> AccountRow:
+    row = await session.get(AccountRow, account_id)
+    if row is None:
+        raise UnknownAccount(account_id)
+    return row
+
+
+class _TwinCommitted(Exception):
+    """A concurrent request with the same id committed while this one waited for locks."""
+
+
+async def _once_more_after_duplicate(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt``; if a concurrent twin stored the same id first, run it once more
+    (now it finds the twin and answers as a retry would)."""
+    try:
+        return await attempt()
+    except (IntegrityError, _TwinCommitted):
+        return await attempt()
