@@ -31,6 +31,7 @@ from gateway.smpp.dialects import (
 from gateway.smpp.gsm0338 import encode_text
 from gateway.smpp.pdu import Pdu, PduError, PduStream, encode, request
 from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
+from tests.support import until
 
 SYSTEM_ID = "echo"
 PASSWORD = "echo"
@@ -208,13 +209,3 @@ async def echo_network(menu: Menu = echo_menu, **timers: Any) -> AsyncIterator[E
     finally:
         await esme.stop()
         await simulator.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = ANSWER_WAIT) -> None:
-    """Wait (polling, real time) until ``condition()`` holds, for what travels over TCP."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.005)

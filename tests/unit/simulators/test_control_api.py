@@ -12,7 +12,7 @@ import pytest
 
 from gateway.smpp.dialects import UssdAction, UssdMessage
 from simulators.modem.control_api import ControlServer, normalise_msisdn
-from tests.support import asyncio_test
+from tests.support import asyncio_test, until
 from tests.unit.simulators.echo_esme import (
     BALANCE,
     GOODBYE,
@@ -21,7 +21,6 @@ from tests.unit.simulators.echo_esme import (
     Menu,
     echo_menu,
     echo_network,
-    until,
 )
 
 MSISDN = "256700000001"
