@@ -380,6 +380,7 @@ class SessionManager:
     async def _after_reply(self, record: SessionRecord, reply: Reply) -> Screen:
         now = self._clock.seconds()
         self.counters.screens_sent += 1
+        record.screens += 1
         if reply.end:
             await self._end(record, EndReason.COMPLETED)
             return Screen(reply, Outcome.MENU, record.session_id)
@@ -389,7 +390,6 @@ class SessionManager:
         record.move_to(SessionState.AWAITING_SUBSCRIBER)
         record.screen_deadline = now + self.timers.screen
         record.last_screen = reply.text
-        record.screens += 1
         await self.store.save(record, self._ttl(record, now))
         self._arm(record)
         return Screen(reply, Outcome.MENU, record.session_id)

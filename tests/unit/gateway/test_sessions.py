@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from twisted.internet import task
+from twisted.logger import globalLogPublisher
 
 from gateway.ussd.records import (
     TRANSITIONS,
@@ -107,6 +108,21 @@ async def test_the_demo_walk_ends_the_session_on_the_last_screen() -> None:
     assert await sessions.store.count() == 0
     counters = sessions.counters
     assert (counters.sessions_started, counters.screens_sent, counters.sessions_ended) == (1, 5, 1)
+
+
+@asyncio_test
+async def test_the_end_of_a_dialogue_is_logged_with_every_screen_it_showed() -> None:
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        sessions = manager(task.Clock())
+        await sessions.begin(ALICE, "*123#")
+        for text in ("1", "Zoe", "42", "2"):
+            await sessions.answer(ALICE, text)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    ended = [e for e in events if e.get("log_format", "").startswith("ussd_session_ended")]
+    assert [(e["reason"], e["screens"]) for e in ended] == [("completed", 5)]
 
 
 @asyncio_test
