@@ -15,6 +15,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import dfsp.customer_store  # noqa: F401  (registers the customer tables on Base)
 from dfsp.store import Base, create_store_engine
 
 config = context.config
