@@ -1,0 +1,420 @@
+"""Payments inside one DFSP: send money, check balance, ministatement (SPEC sections 1-3,
+"Send money", "Limits and tiers", "Fees").
+
+``quote_send`` resolves the receiver by user number and prices the transfer (the quote
+shown before the PIN); ``send`` checks the PIN, the sender's tier limits and moves the
+money in one ledger transfer: the principal to the receiver's primary account (or, between
+one's own accounts, the chosen one) and the fee, as its own posting, into the DFSP's fee
+account. ``send`` is idempotent on its transfer id: a retry returns the same result.
+
+Every payment is a ledger transfer of kind ``p2p`` whose memo says who sent it, to whom,
+the principal and whether it stayed within the sender's own accounts (``PaymentMemo``):
+limit usage is computed from these transfers (``dfsp.domain.limits.usage_from``) and
+statements name the counterparty from them.
+
+Concurrency: one sender's limit check and transfer are serialised within this process
+(a lock per sending customer, from a fixed set); across processes two sends racing for the last
+transfer of the day could both pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dfsp import store
+from dfsp.customers import CustomerAccount, Customers
+from dfsp.domain.fees import FeeTable, Quote, Route, TransactionType
+from dfsp.domain.identifiers import InvalidIdentifier
+from dfsp.domain.limits import (
+    LimitViolation,
+    PastTransfer,
+    check_balance,
+    check_transfer,
+    usage_from,
+    week_window,
+)
+from dfsp.domain.pins import Pin
+from dfsp.domain.tiers import TierTable
+from dfsp.domain.transfers import (
+    CurrencyMismatch,
+    Posting,
+    Transfer,
+    TransferState,
+    UnknownTransfer,
+)
+from dfsp.ledger import Ledger
+from ussdloop.money import Money, MoneyError
+
+PAYMENT_KIND = "p2p"
+FEE_NAME = "fee"
+MAX_STATEMENT_ROWS = 32
+SENDER_LOCKS = 64  # sends of customers sharing a lock queue behind each other
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+Clock = Callable[[], datetime]
+
+
+class PaymentError(Exception):
+    """Base of the payment refusals; each maps to one screen or HTTP error."""
+
+
+class UnknownReceiver(PaymentError):
+    def __init__(self, user_number: str) -> None:
+        super().__init__(f"no customer with user number {user_number!r}")
+        self.user_number = user_number
+
+
+class InvalidAmount(PaymentError):
+    """Zero, negative, or more decimals than the currency has."""
+
+
+class SendNotAllowed(PaymentError):
+    """The customer may not send from this account (not a signatory, a commission
+    account, or not theirs), or to the account chosen."""
+
+    def __init__(self, account_id: str, reason: str = "you cannot send money from this account"):
+        super().__init__(reason)
+        self.account_id = account_id
+
+
+class StatementNotAllowed(PaymentError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__("you cannot view this account")
+        self.account_id = account_id
+
+
+class LimitExceeded(PaymentError):
+    """A tier limit refuses the transfer; ``violation`` says which and what is left."""
+
+    def __init__(self, violation: LimitViolation) -> None:
+        super().__init__(f"limit {violation.limit} ({violation.value}) reached")
+        self.violation = violation
+
+
+class QuoteChanged(PaymentError):
+    """The fees or the receiver changed since the quote: show the new quote."""
+
+
+@dataclass(frozen=True)
+class SendQuote:
+    """What the sender sees before the PIN, and what ``send`` pays."""
+
+    sender_customer_id: str
+    sender_account_id: str
+    sender_name: str
+    sender_ledger_account_id: str
+    receiver_user_number: str
+    receiver_customer_id: str
+    receiver_name: str
+    receiver_account_id: str
+    receiver_ledger_account_id: str
+    quote: Quote
+
+    @property
+    def own_accounts(self) -> bool:
+        return self.quote.route is Route.OWN_ACCOUNTS
+
+    @property
+    def currency(self) -> str:
+        return self.quote.currency
+
+    @property
+    def amount(self) -> Money:
+        return self.quote.amount
+
+    @property
+    def fee(self) -> Money:
+        return self.quote.local_fee
+
+    @property
+    def total(self) -> Money:
+        return self.quote.debit
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: TransferState
+    transfer_id: str
+    receiver_name: str
+    amount: Money
+    fee: Money
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One ministatement line: the counterparty (or ``fee``), signed amount, when."""
+
+    name: str
+    amount: Money
+    at: datetime
+
+
+def parse_amount(text: str, currency: str) -> Money:
+    """An amount typed by the sender: positive, at most the currency's decimals."""
+    try:
+        amount = Money.parse(text, currency)
+    except MoneyError as error:
+        raise InvalidAmount(str(error)) from None
+    if amount.minor <= 0:
+        raise InvalidAmount("the amount must be above zero")
+    return amount
+
+
+def format_ministatement_row(row: StatementRow, tz: tzinfo = UTC) -> str:
+    """``Name;Amount;Date`` with the currency's decimals and a ``DD-Mon`` date:
+    ``tod;-44.00;17-Jan``."""
+    day = row.at.astimezone(tz)
+    return f"{row.name};{row.amount};{day.day:02d}-{_MONTHS[day.month - 1]}"
+
+
+class Payments:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ledger: Ledger,
+        customers: Customers,
+        *,
+        fees: FeeTable,
+        tiers: TierTable,
+        clock: Clock,
+        fee_account: str,
+        tz: tzinfo = UTC,
+    ) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+        self._customers = customers
+        self._fees = fees
+        self._tiers = tiers
+        self._clock = clock
+        self._fee_account = fee_account
+        self._tz = tz
+        self._sender_locks = [asyncio.Lock() for _ in range(SENDER_LOCKS)]
+
+    # --- send money -------------------------------------------------------------------
+
+    async def quote_send(
+        self,
+        sender_customer_id: str,
+        sender_account_id: str,
+        receiver_user_number: str,
+        amount: Money,
+        *,
+        to_account_id: str | None = None,
+    ) -> SendQuote:
+        """The receiver's name and the fees; ``to_account_id`` picks one of one's own
+        accounts when the receiver is the sender (default: their primary account)."""
+        if amount.minor <= 0:
+            raise InvalidAmount("the amount must be above zero")
+        sender = await self._customers.customer(sender_customer_id)
+        source = _account(await self._customers.accounts_of(sender.id), sender_account_id)
+        if source is None or not source.permissions.can_send:
+            raise SendNotAllowed(sender_account_id)
+        try:
+            receiver = await self._customers.by_user_number(receiver_user_number)
+        except InvalidIdentifier:
+            receiver = None
+        if receiver is None:
+            raise UnknownReceiver(receiver_user_number)
+        target = await self._target(receiver.id, sender.id, source, to_account_id)
+        for account in (source, target):
+            if account.currency != amount.currency:
+                raise CurrencyMismatch(account.id, amount.currency, account.currency)
+        route = Route.OWN_ACCOUNTS if receiver.id == sender.id else Route.SAME_DFSP
+        return SendQuote(
+            sender_customer_id=sender.id,
+            sender_account_id=source.id,
+            sender_name=f"{sender.first_name} {sender.last_name}",
+            sender_ledger_account_id=source.ledger_account_id,
+            receiver_user_number=str(receiver.user_number),
+            receiver_customer_id=receiver.id,
+            receiver_name=f"{receiver.first_name} {receiver.last_name}",
+            receiver_account_id=target.id,
+            receiver_ledger_account_id=target.ledger_account_id,
+            quote=self._fees.quote(TransactionType.P2P, amount, route),
+        )
+
+    async def send(self, quote: SendQuote, pin: Pin | str, transfer_id: str) -> SendResult:
+        """Pay the quote after the PIN and the limits; a retry with the same transfer id
+        returns the first result (it never pays twice)."""
+        await self._customers.check_pin(quote.sender_customer_id, pin)
+        fresh = await self.quote_send(
+            quote.sender_customer_id,
+            quote.sender_account_id,
+            quote.receiver_user_number,
+            quote.amount,
+            to_account_id=quote.receiver_account_id if quote.own_accounts else None,
+        )
+        if fresh != quote:
+            raise QuoteChanged("the receiver or the fees changed: check the new quote")
+        async with self._sender_lock(quote.sender_customer_id):
+            if not await self._exists(transfer_id):
+                await self._check_limits(quote)
+            transfer = await self._ledger.transfer_now(
+                transfer_id,
+                _postings(quote, self._fee_account),
+                kind=PAYMENT_KIND,
+                memo=_memo(quote),
+            )
+        return SendResult(transfer.state, transfer.id, quote.receiver_name, quote.amount, quote.fee)
+
+    # --- balance and statement ---------------------------------------------------------
+
+    async def balance(self, customer_id: str, account_id: str, pin: Pin | str) -> Money:
+        """The available balance of an account the customer may view."""
+        account = await self._viewable(customer_id, account_id, pin)
+        return (await self._ledger.balance(account.ledger_account_id))[1]
+
+    async def ministatement(
+        self, customer_id: str, account_id: str, pin: Pin | str, limit: int = 8
+    ) -> list[StatementRow]:
+        """The latest movements, newest first; a payment's fee is its own ``fee`` row,
+        after the payment's row."""
+        limit = max(1, min(limit, MAX_STATEMENT_ROWS))
+        ledger_id = (await self._viewable(customer_id, account_id, pin)).ledger_account_id
+        rows: list[StatementRow] = []
+        seen: set[str] = set()
+        for entry in await self._ledger.statement(ledger_id, limit):
+            if entry.transfer_id not in seen:
+                seen.add(entry.transfer_id)
+                transfer = await self._ledger.transfer(entry.transfer_id)
+                rows.extend(_statement_rows(transfer, ledger_id, self._fee_account))
+        return rows[:limit]
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def _target(
+        self, receiver_id: str, sender_id: str, source: CustomerAccount, to_account_id: str | None
+    ) -> CustomerAccount:
+        accounts = await self._customers.accounts_of(receiver_id)
+        if receiver_id != sender_id:
+            primary = next((a for a in accounts if a.primary), None)
+            if primary is None:
+                raise UnknownReceiver(receiver_id)
+            return primary
+        chosen = next(
+            (a for a in accounts if a.id == to_account_id or (to_account_id is None and a.primary)),
+            None,
+        )
+        if chosen is None or chosen.id == source.id:
+            raise SendNotAllowed(source.id, "choose another of your accounts")
+        return chosen
+
+    async def _viewable(self, customer_id: str, account_id: str, pin: Pin | str) -> CustomerAccount:
+        await self._customers.check_pin(customer_id, pin)
+        account = _account(await self._customers.accounts_of(customer_id), account_id)
+        if account is None or not account.permissions.can_view:
+            raise StatementNotAllowed(account_id)
+        return account
+
+    async def _exists(self, transfer_id: str) -> bool:
+        try:
+            await self._ledger.transfer(transfer_id)
+        except UnknownTransfer:
+            return False
+        return True
+
+    async def _check_limits(self, quote: SendQuote) -> None:
+        if quote.own_accounts:
+            return
+        limits = self._tiers.default.limits  # per-customer tiers are not stored yet
+        usage = usage_from(
+            await self._past_transfers(quote.sender_customer_id),
+            self._clock(),
+            tz=self._tz,
+            currency=quote.currency,
+        )
+        violation = check_transfer(limits, usage, quote.amount, own_account=False)
+        if violation is None:
+            account = await self._ledger.account(quote.receiver_ledger_account_id)
+            received = quote.quote.credit
+            after = account.balance + account.incoming + received
+            violation = check_balance(limits, after, received=received)
+        if violation is not None:
+            raise LimitExceeded(violation)
+
+    async def _past_transfers(self, customer_id: str) -> list[PastTransfer]:
+        """This week's payments from any account the customer holds, sent by them."""
+        held = [a.ledger_account_id for a in await self._customers.accounts_of(customer_id)]
+        since = week_window(self._clock(), self._tz)[0]
+        debited = select(store.PostingRow.transfer_id).where(
+            store.PostingRow.debit_account.in_(held)
+        )
+        query = select(store.TransferRow).where(
+            store.TransferRow.id.in_(debited),
+            store.TransferRow.kind == PAYMENT_KIND,
+            store.TransferRow.created_at >= since,
+        )
+        async with self._reading() as session:
+            rows = (await session.scalars(query)).all()
+            return [
+                PastTransfer(
+                    at=row.created_at,
+                    amount=Money(row.currency, int(memo["principal_minor"])),
+                    state=TransferState(row.state),
+                    own_accounts=bool(memo["own_accounts"]),
+                )
+                for row in rows
+                if (memo := row.memo or {}).get("sender") == customer_id
+            ]
+
+    def _sender_lock(self, customer_id: str) -> asyncio.Lock:
+        """One sender's sends queue on one lock (a fixed set, shared by hash)."""
+        return self._sender_locks[zlib.crc32(customer_id.encode()) % SENDER_LOCKS]
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=store.READ_ONLY)
+            yield session
+
+
+def _account(accounts: tuple[CustomerAccount, ...], account_id: str) -> CustomerAccount | None:
+    return next((a for a in accounts if a.id == account_id), None)
+
+
+def _postings(quote: SendQuote, fee_account: str) -> list[Posting]:
+    source = quote.sender_ledger_account_id
+    postings = [Posting(source, quote.receiver_ledger_account_id, quote.quote.credit.minor)]
+    if quote.quote.total_fees.minor:
+        postings.append(Posting(source, fee_account, quote.quote.total_fees.minor))
+    assert sum(p.amount_minor for p in postings) == quote.total.minor, "a payment loses money"
+    return postings
+
+
+def _memo(quote: SendQuote) -> dict[str, Any]:
+    return {
+        "sender": quote.sender_customer_id,
+        "sender_name": quote.sender_name,
+        "receiver": quote.receiver_customer_id,
+        "receiver_name": quote.receiver_name,
+        "principal_minor": quote.amount.minor,
+        "own_accounts": quote.own_accounts,
+    }
+
+
+def _statement_rows(
+    transfer: Transfer, account_id: str, fee_account: str
+) -> Iterator[StatementRow]:
+    """The account's movements in one transfer, in posting order (principal, then fee)."""
+    memo = transfer.memo or {}
+    at, kind = transfer.decided_at or transfer.created_at, transfer.kind
+    for posting in transfer.postings:
+        amount = Money(transfer.amount.currency, posting.amount_minor)
+        if posting.debit_account == account_id:
+            fee = posting.credit_account == fee_account
+            yield StatementRow(FEE_NAME if fee else _name(memo, "receiver", kind), -amount, at)
+        elif posting.credit_account == account_id:
+            yield StatementRow(_name(memo, "sender", kind), amount, at)
+
+
+def _name(memo: Mapping[str, Any], side: str, kind: str) -> str:
+    """The counterparty named in a payment's memo; for other transfers, their kind."""
+    return str(memo.get(f"{side}_name") or kind)
