@@ -9,8 +9,9 @@ Tables (made by migration 0002, on the shared ``dfsp.store.Base``):
 - ``primary_accounts``: each customer's one primary account (the primary key is the
   customer), which must be an account they hold.
 
-Also here: the rows as the values callers see (``Customer``, ``CustomerAccount``) and
-``LocalUserNumbers``, the user-number allocator over the customers table.
+Also here: a customer row as the value callers see (``Customer``, from
+``dfsp.domain.customers``) and ``LocalUserNumbers``, the user-number allocator over the
+customers table.
 
 Concurrency: a use case locks the customer rows it involves, then the account rows, each
 in id order (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are serialised by
@@ -19,7 +20,6 @@ in id order (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are seriali
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,8 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dfsp.domain.accounts import Account, AccountBook, AccountKind, Holder, Permissions, permissions
-from dfsp.domain.holders import account_info
+from dfsp.domain.accounts import Account, AccountBook, AccountKind, Holder
+from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.identifiers import PersonKey, UserNumber, allocate_user_number
 from dfsp.store import READ_ONLY, Base, UTCDateTime
 
@@ -354,55 +354,7 @@ def _primary_pairs(accounts: Iterable[Account]) -> set[tuple[str, str]]:
     return {(customer_id, a.id) for a in accounts for customer_id in a.primary_for}
 
 
-# --- rows as values -----------------------------------------------------------------
-
-
-class CustomerRole(enum.StrEnum):
-    CUSTOMER = "customer"
-    MERCHANT = "merchant"
-    AGENT = "agent"
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: str
-    user_number: UserNumber
-    msisdn: str
-    first_name: str
-    last_name: str
-    date_of_birth: date
-    national_id: str
-    role: CustomerRole
-    language: str
-    pin_locked: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class HolderInfo:
-    """One line of account information: a holder, signatories and the owner marked."""
-
-    customer_id: str
-    user_number: str
-    first_name: str
-    last_name: str
-    signatory: bool
-    owner: bool
-
-
-@dataclass(frozen=True)
-class CustomerAccount:
-    """An account as one of its holders sees it (switch account, account information)."""
-
-    id: str
-    ledger_account_id: str
-    name: str
-    currency: str
-    kind: AccountKind
-    owner_id: str
-    primary: bool  # this holder's primary account
-    permissions: Permissions  # this holder's rights
-    holders: tuple[HolderInfo, ...]
+# --- rows as values, user numbers ---------------------------------------------------
 
 
 def customer_value(row: CustomerRow) -> Customer:
@@ -418,36 +370,6 @@ def customer_value(row: CustomerRow) -> Customer:
         language=row.language,
         pin_locked=row.pin_locked,
         created_at=row.created_at,
-    )
-
-
-def account_view(
-    account: Account,
-    row: CustomerAccountRow,
-    customer_id: str,
-    people: Mapping[str, CustomerRow],
-) -> CustomerAccount:
-    holders = tuple(
-        HolderInfo(
-            customer_id=entry.customer_id,
-            user_number=people[entry.customer_id].user_number,
-            first_name=people[entry.customer_id].first_name,
-            last_name=people[entry.customer_id].last_name,
-            signatory=entry.signatory,
-            owner=entry.owner,
-        )
-        for entry in account_info(account)
-    )
-    return CustomerAccount(
-        id=account.id,
-        ledger_account_id=row.ledger_account_id,
-        name=account.name,
-        currency=account.currency,
-        kind=account.kind,
-        owner_id=account.owner_id,
-        primary=customer_id in account.primary_for,
-        permissions=permissions(account, customer_id),
-        holders=holders,
     )
 
 

@@ -6,7 +6,8 @@ involved, the ledger's own idempotent calls before or after it). An account oper
 locks the customers it involves and then their accounts (each in id order), loads their
 ``AccountBook``, applies the pure rule of ``dfsp.domain.accounts`` / ``holders`` and saves
 what changed. Refusals are the domain's errors (``AccountRuleViolation``, ``WeakPin``,
-``WrongPin``, ``PinLocked``, ``InvalidPersonDetails``...) or a ``CustomerError`` below.
+``WrongPin``, ``PinLocked``, ``InvalidPersonDetails``...) or a ``CustomerError`` of
+``dfsp.domain.customers``.
 
 A new account's ledger account is opened first (idempotent on its id, harmless if the
 registration is then refused), the customer's rows next, and the demo opening balance
@@ -22,10 +23,9 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,14 +33,24 @@ from twisted.logger import Logger
 
 from dfsp import customer_store as store
 from dfsp import store as ledger_store
-from dfsp.customer_store import Customer as Customer
-from dfsp.customer_store import CustomerAccount as CustomerAccount
-from dfsp.customer_store import CustomerRole as CustomerRole
-from dfsp.customer_store import HolderInfo as HolderInfo
-from dfsp.customer_store import LocalUserNumbers as LocalUserNumbers
 from dfsp.domain import accounts as rules
 from dfsp.domain import holders as holder_rules
 from dfsp.domain.accounts import AccountBook, AccountClosed
+from dfsp.domain.customers import (
+    AlreadyRegistered,
+    ClosedAccount,
+    Customer,
+    CustomerAccount,
+    CustomerRole,
+    PersonAlreadyRegistered,
+    TryAgain,
+    UnknownCustomer,
+    UserNumbers,
+    UserNumberTaken,
+    account_view,
+    book_of,
+    first_accounts,
+)
 from dfsp.domain.identifiers import PersonKey, UserNumber, normalise_msisdn
 from dfsp.domain.pins import (
     DEFAULT_MAX_FAILURES,
@@ -58,55 +68,10 @@ from ussdloop.money import Money
 
 MAX_REGISTER_ATTEMPTS = 3  # a user number (or a concurrent twin) taken between check and insert
 MAX_LOCK_ROUNDS = 3  # the holders of an account changed while its customers were locked
-COMMISSION_ACCOUNT_NAME = "commission"
 
 _log = Logger()
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-
-
-class CustomerError(Exception):
-    """Base of the customer refusals; each maps to one screen or HTTP error."""
-
-
-class AlreadyRegistered(CustomerError):
-    def __init__(self, msisdn: str) -> None:
-        super().__init__("this phone number is already registered")
-        self.msisdn = msisdn
-
-
-class PersonAlreadyRegistered(CustomerError):
-    def __init__(self) -> None:
-        super().__init__("this person is already registered here")
-
-
-class UserNumberTaken(CustomerError):
-    def __init__(self, user_number: str) -> None:
-        super().__init__(f"user number {user_number} is already taken")
-        self.user_number = user_number
-
-
-class UnknownCustomer(CustomerError):
-    def __init__(self, reference: str) -> None:
-        super().__init__(f"no such customer {reference!r}")
-        self.reference = reference
-
-
-class TryAgain(CustomerError):
-    """Others kept changing the account's holders; nothing was changed."""
-
-
-@dataclass(frozen=True)
-class ClosedAccount:
-    customer_removed: bool  # the closer had no other account: removed from this DFSP
-    left_without_account: frozenset[str]  # other holders who now hold no account
-
-
-class UserNumbers(Protocol):
-    """Where user numbers come from: this DFSP's customers table now, the central
-    directory later (which makes them unique across DFSPs)."""
-
-    async def allocate(self, msisdn: str) -> UserNumber: ...
 
 
 class Customers:
@@ -195,7 +160,7 @@ class Customers:
                     await _check_new(session, msisdn, key)
                     session.add(row)
                     await session.flush()
-                    book = _first_accounts(
+                    book = first_accounts(
                         customer_id, account_id, commission_id, account_name, self._currency
                     )
                     await store.save_book(session, AccountBook(), book, new)
@@ -339,7 +304,10 @@ class Customers:
             rows = await store.open_accounts(session, ids, lock=False)
             book = await store.load_book(session, rows)
             people = await store.names_of(session, book.customers())
-        return tuple(store.account_view(a, rows[a.id], customer_id, people) for a in book.accounts)
+        return tuple(
+            account_view(a, rows[a.id].ledger_account_id, customer_id, people)
+            for a in book.accounts
+        )
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -377,7 +345,7 @@ class Customers:
                     balances[account_id] = ledger_row.balance_minor + ledger_row.incoming_minor
                 before = await store.load_book(session, rows, balances)
                 result = rule(before)
-                await store.save_book(session, before, _book_of(result), new)
+                await store.save_book(session, before, book_of(result), new)
                 if isinstance(result, AccountClosed):
                     if ledger_row is not None:
                         ledger_row.balance_limit_minor = 0  # nothing more may arrive
@@ -425,40 +393,8 @@ class Customers:
         return self._clock().date()
 
 
-def _book_of(result: object) -> AccountBook:
-    """The book a rule returned, alone or in its result."""
-    if isinstance(result, AccountBook):
-        return result
-    if isinstance(result, AccountClosed | holder_rules.HolderRemoved):
-        return result.book
-    raise TypeError(f"a rule returned {type(result).__name__}, not a book")
-
-
 async def _check_new(session: AsyncSession, msisdn: str, key: PersonKey) -> None:
     if await store.find_customer_by(session, msisdn=msisdn) is not None:
         raise AlreadyRegistered(msisdn)
     if await store.person_registered(session, key):
         raise PersonAlreadyRegistered()
-
-
-def _first_accounts(
-    customer_id: str, account_id: str, commission_id: str | None, name: str, currency: str
-) -> AccountBook:
-    if commission_id is None:
-        return rules.open_account(
-            AccountBook(),
-            account_id=account_id,
-            owner_id=customer_id,
-            name=name,
-            currency=currency,
-            primary=True,
-        )
-    return rules.open_agent_accounts(
-        AccountBook(),
-        agent_id=customer_id,
-        main_account_id=account_id,
-        commission_account_id=commission_id,
-        name=name,
-        currency=currency,
-        commission_name=COMMISSION_ACCOUNT_NAME,
-    )

@@ -23,7 +23,6 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -31,16 +30,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dfsp import store
-from dfsp.customers import CustomerAccount, Customers
-from dfsp.domain.fees import FeeTable, Quote, Route, TransactionType
+from dfsp.customers import Customers
+from dfsp.domain.customers import CustomerAccount
+from dfsp.domain.fees import FeeTable, Route, TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier
 from dfsp.domain.limits import (
-    LimitViolation,
     PastTransfer,
     check_balance,
     check_transfer,
     usage_from,
     week_window,
+)
+from dfsp.domain.payments import (
+    InvalidAmount,
+    LimitExceeded,
+    QuoteChanged,
+    SendNotAllowed,
+    SendQuote,
+    SendResult,
+    StatementNotAllowed,
+    StatementRow,
+    UnknownReceiver,
 )
 from dfsp.domain.pins import Pin
 from dfsp.domain.tiers import TierTable
@@ -52,127 +62,13 @@ from dfsp.domain.transfers import (
     UnknownTransfer,
 )
 from dfsp.ledger import Ledger
-from ussdloop.money import Money, MoneyError
+from ussdloop.money import Money
 
 PAYMENT_KIND = "p2p"
 FEE_NAME = "fee"
 MAX_STATEMENT_ROWS = 32
 SENDER_LOCKS = 64  # sends of customers sharing a lock queue behind each other
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 Clock = Callable[[], datetime]
-
-
-class PaymentError(Exception):
-    """Base of the payment refusals; each maps to one screen or HTTP error."""
-
-
-class UnknownReceiver(PaymentError):
-    def __init__(self, user_number: str) -> None:
-        super().__init__(f"no customer with user number {user_number!r}")
-        self.user_number = user_number
-
-
-class InvalidAmount(PaymentError):
-    """Zero, negative, or more decimals than the currency has."""
-
-
-class SendNotAllowed(PaymentError):
-    """The customer may not send from this account (not a signatory, a commission
-    account, or not theirs), or to the account chosen."""
-
-    def __init__(self, account_id: str, reason: str = "you cannot send money from this account"):
-        super().__init__(reason)
-        self.account_id = account_id
-
-
-class StatementNotAllowed(PaymentError):
-    def __init__(self, account_id: str) -> None:
-        super().__init__("you cannot view this account")
-        self.account_id = account_id
-
-
-class LimitExceeded(PaymentError):
-    """A tier limit refuses the transfer; ``violation`` says which and what is left."""
-
-    def __init__(self, violation: LimitViolation) -> None:
-        super().__init__(f"limit {violation.limit} ({violation.value}) reached")
-        self.violation = violation
-
-
-class QuoteChanged(PaymentError):
-    """The fees or the receiver changed since the quote: show the new quote."""
-
-
-@dataclass(frozen=True)
-class SendQuote:
-    """What the sender sees before the PIN, and what ``send`` pays."""
-
-    sender_customer_id: str
-    sender_account_id: str
-    sender_name: str
-    sender_ledger_account_id: str
-    receiver_user_number: str
-    receiver_customer_id: str
-    receiver_name: str
-    receiver_account_id: str
-    receiver_ledger_account_id: str
-    quote: Quote
-
-    @property
-    def own_accounts(self) -> bool:
-        return self.quote.route is Route.OWN_ACCOUNTS
-
-    @property
-    def currency(self) -> str:
-        return self.quote.currency
-
-    @property
-    def amount(self) -> Money:
-        return self.quote.amount
-
-    @property
-    def fee(self) -> Money:
-        return self.quote.local_fee
-
-    @property
-    def total(self) -> Money:
-        return self.quote.debit
-
-
-@dataclass(frozen=True)
-class SendResult:
-    status: TransferState
-    transfer_id: str
-    receiver_name: str
-    amount: Money
-    fee: Money
-
-
-@dataclass(frozen=True)
-class StatementRow:
-    """One ministatement line: the counterparty (or ``fee``), signed amount, when."""
-
-    name: str
-    amount: Money
-    at: datetime
-
-
-def parse_amount(text: str, currency: str) -> Money:
-    """An amount typed by the sender: positive, at most the currency's decimals."""
-    try:
-        amount = Money.parse(text, currency)
-    except MoneyError as error:
-        raise InvalidAmount(str(error)) from None
-    if amount.minor <= 0:
-        raise InvalidAmount("the amount must be above zero")
-    return amount
-
-
-def format_ministatement_row(row: StatementRow, tz: tzinfo = UTC) -> str:
-    """``Name;Amount;Date`` with the currency's decimals and a ``DD-Mon`` date:
-    ``tod;-44.00;17-Jan``."""
-    day = row.at.astimezone(tz)
-    return f"{row.name};{row.amount};{day.day:02d}-{_MONTHS[day.month - 1]}"
 
 
 class Payments:

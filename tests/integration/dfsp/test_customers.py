@@ -17,16 +17,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
 from dfsp import customer_store
-from dfsp.customers import (
-    AlreadyRegistered,
-    Customer,
-    CustomerRole,
-    Customers,
-    LocalUserNumbers,
-    PersonAlreadyRegistered,
-    UnknownCustomer,
-    UserNumberTaken,
-)
+from dfsp.customer_store import LocalUserNumbers
+from dfsp.customers import Customers
 from dfsp.domain.accounts import (
     AccountKind,
     AccountNotEmpty,
@@ -34,6 +26,14 @@ from dfsp.domain.accounts import (
     NotSignatory,
     OwnerAlwaysSignatory,
     PrimaryAccountCannotClose,
+)
+from dfsp.domain.customers import (
+    AlreadyRegistered,
+    Customer,
+    CustomerRole,
+    PersonAlreadyRegistered,
+    UnknownCustomer,
+    UserNumberTaken,
 )
 from dfsp.domain.pins import PinLocked, PinPolicy, WeakPin, WrongPin
 from dfsp.domain.transfers import AccountKind as LedgerKind

@@ -14,26 +14,28 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dfsp.customers import Customer, CustomerRole, Customers, LocalUserNumbers
+from dfsp.customer_store import LocalUserNumbers
+from dfsp.customers import Customers
 from dfsp.domain.accounts import AccountKind
+from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.fees import demo_fee_table
 from dfsp.domain.limits import LimitName, Limits
-from dfsp.domain.pins import PinLocked, PinPolicy, WrongPin
-from dfsp.domain.tiers import Tier, TierTable, demo_tier_table
-from dfsp.domain.transfers import AccountKind as LedgerKind
-from dfsp.domain.transfers import CurrencyMismatch, InsufficientFunds, TransferState
-from dfsp.ledger import Ledger
-from dfsp.migrate import migrate
-from dfsp.payments import (
+from dfsp.domain.payments import (
     InvalidAmount,
     LimitExceeded,
-    Payments,
     SendNotAllowed,
     StatementRow,
     UnknownReceiver,
     format_ministatement_row,
     parse_amount,
 )
+from dfsp.domain.pins import PinLocked, PinPolicy, WrongPin
+from dfsp.domain.tiers import Tier, TierTable, demo_tier_table
+from dfsp.domain.transfers import AccountKind as LedgerKind
+from dfsp.domain.transfers import CurrencyMismatch, InsufficientFunds, TransferState
+from dfsp.ledger import Ledger
+from dfsp.migrate import migrate
+from dfsp.payments import Payments
 from dfsp.store import create_store_engine
 from tests.integration.dfsp.test_customers import (
     FLOAT,
