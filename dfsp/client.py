@@ -1,0 +1,358 @@
+"""The typed HTTP client of the DFSP API (``dfsp.api``): what the gateway uses.
+
+One async method per route, answers as dataclasses with ``Money`` amounts, refusals as
+``DfspError`` subclasses named after the API's error ids (``WrongPin`` ->
+``WrongPinError`` with ``attempts_left``, ``InsufficientFunds`` ->
+``InsufficientFundsError`` with ``available``...). An id this client does not know is a
+plain ``DfspError`` carrying the id and the status.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+
+from ussdloop.money import Money
+
+MAX_ANSWER_BYTES = 1 << 20
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class DfspError(Exception):
+    """A refusal of the DFSP: ``id`` is the API's error id, ``status`` the HTTP status."""
+
+    error_id: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, id: str | None = None, status: int = 0) -> None:
+        super().__init__(message)
+        self.id = id or self.error_id or type(self).__name__
+        self.status = status
+
+
+class BadRequestError(DfspError):
+    error_id = "BadRequest"
+
+
+class WrongPinError(DfspError):
+    error_id = "WrongPin"
+
+    def __init__(self, message: str, *, attempts_left: int, status: int = 403) -> None:
+        super().__init__(message, status=status)
+        self.attempts_left = attempts_left
+
+
+class PinLockedError(DfspError):
+    error_id = "PinLocked"
+
+
+class WeakPinError(DfspError):
+    error_id = "WeakPin"
+
+
+class UnknownCustomerError(DfspError):
+    error_id = "UnknownCustomer"
+
+
+class UnknownReceiverError(DfspError):
+    error_id = "UnknownReceiver"
+
+
+class AlreadyRegisteredError(DfspError):
+    error_id = "AlreadyRegistered"
+
+
+class PersonAlreadyRegisteredError(DfspError):
+    error_id = "PersonAlreadyRegistered"
+
+
+class InsufficientFundsError(DfspError):
+    error_id = "InsufficientFunds"
+
+    def __init__(self, message: str, *, available: Money, status: int = 409) -> None:
+        super().__init__(message, status=status)
+        self.available = available
+
+
+class LimitExceededError(DfspError):
+    error_id = "LimitExceeded"
+
+    def __init__(self, message: str, *, limit: str, status: int = 409) -> None:
+        super().__init__(message, status=status)
+        self.limit = limit
+
+
+class InvalidAmountError(DfspError):
+    error_id = "InvalidAmount"
+
+
+class QuoteChangedError(DfspError):
+    error_id = "QuoteChanged"
+
+
+class SendNotAllowedError(DfspError):
+    error_id = "SendNotAllowed"
+
+
+_PLAIN_ERRORS: dict[str, type[DfspError]] = {
+    kind.error_id: kind
+    for kind in (
+        BadRequestError,
+        PinLockedError,
+        WeakPinError,
+        UnknownCustomerError,
+        UnknownReceiverError,
+        AlreadyRegisteredError,
+        PersonAlreadyRegisteredError,
+        InvalidAmountError,
+        QuoteChangedError,
+        SendNotAllowedError,
+    )
+}
+
+
+def error_from(status: int, body: Any) -> DfspError:
+    """The typed error of an error answer ``{"id": ..., "message": ..., ...}``."""
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        return DfspError(f"HTTP {status} without an error body", id="HttpError", status=status)
+    error_id, message = body["id"], str(body.get("message") or body["id"])
+    if error_id == WrongPinError.error_id:
+        return WrongPinError(message, attempts_left=int(body["attemptsLeft"]), status=status)
+    if error_id == InsufficientFundsError.error_id:
+        available = money_from(body["available"])
+        return InsufficientFundsError(message, available=available, status=status)
+    if error_id == LimitExceededError.error_id:
+        return LimitExceededError(message, limit=str(body["limit"]), status=status)
+    kind = _PLAIN_ERRORS.get(error_id)
+    if kind is None:
+        return DfspError(message, id=error_id, status=status)
+    return kind(message, status=status)
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+def money_from(value: Any) -> Money:
+    return Money.parse(value["amount"], value["currency"])
+
+
+def money_json(value: Money) -> dict[str, str]:
+    return {"amount": str(value), "currency": value.currency}
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    """A customer as the DFSP shows them (no PIN, no identity documents)."""
+
+    customer_id: str
+    user_number: str
+    msisdn: str
+    first_name: str
+    last_name: str
+    role: str
+    language: str
+    pin_locked: bool
+    primary_account_id: str | None
+    currency: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> CustomerInfo:
+        return cls(
+            customer_id=body["customerId"],
+            user_number=body["userNumber"],
+            msisdn=body["msisdn"],
+            first_name=body["firstName"],
+            last_name=body["lastName"],
+            role=body["role"],
+            language=body["language"],
+            pin_locked=bool(body["pinLocked"]),
+            primary_account_id=body.get("primaryAccountId"),
+            currency=body.get("currency"),
+        )
+
+
+@dataclass(frozen=True)
+class SendQuote:
+    """What the sender confirms before the PIN; ``DfspClient.send`` pays it."""
+
+    sender_customer_id: str
+    sender_account_id: str
+    receiver_user_number: str
+    receiver_name: str
+    amount: Money
+    fee: Money
+    total: Money
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> SendQuote:
+        return cls(
+            sender_customer_id=body["senderCustomerId"],
+            sender_account_id=body["senderAccountId"],
+            receiver_user_number=body["receiverUserNumber"],
+            receiver_name=body["receiverName"],
+            amount=money_from(body["amount"]),
+            fee=money_from(body["fee"]),
+            total=money_from(body["total"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "senderCustomerId": self.sender_customer_id,
+            "senderAccountId": self.sender_account_id,
+            "receiverUserNumber": self.receiver_user_number,
+            "amount": money_json(self.amount),
+            "fee": money_json(self.fee),
+        }
+
+
+@dataclass(frozen=True)
+class SendResult:
+    transfer_id: str
+    status: str
+    receiver_name: str
+    amount: Money
+    fee: Money
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    name: str
+    amount: Money
+    at: datetime
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+class DfspClient:
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+
+    async def register(
+        self,
+        *,
+        msisdn: str,
+        first_name: str,
+        last_name: str,
+        date_of_birth: str,
+        national_id: str,
+        pin: str,
+        account_name: str = "main",
+        role: str = "customer",
+        language: str = "en",
+    ) -> CustomerInfo:
+        body = await self._call(
+            "POST",
+            "/customers",
+            {
+                "msisdn": msisdn,
+                "firstName": first_name,
+                "lastName": last_name,
+                "dateOfBirth": date_of_birth,
+                "nationalId": national_id,
+                "accountName": account_name,
+                "role": role,
+                "pin": pin,
+                "language": language,
+            },
+        )
+        return CustomerInfo.from_json(body)
+
+    async def customer_by_msisdn(self, msisdn: str) -> CustomerInfo:
+        body = await self._call("GET", f"/customers/by-msisdn/{quote(msisdn, safe='')}")
+        return CustomerInfo.from_json(body)
+
+    async def customer_by_user_number(self, user_number: str) -> CustomerInfo:
+        body = await self._call("GET", f"/customers/{quote(user_number, safe='')}")
+        return CustomerInfo.from_json(body)
+
+    async def quote_send(
+        self,
+        sender_customer_id: str,
+        sender_account_id: str,
+        receiver_user_number: str,
+        amount: Money,
+    ) -> SendQuote:
+        body = await self._call(
+            "POST",
+            "/quotes/send",
+            {
+                "senderCustomerId": sender_customer_id,
+                "senderAccountId": sender_account_id,
+                "receiverUserNumber": receiver_user_number,
+                "amount": money_json(amount),
+            },
+        )
+        return SendQuote.from_json(body)
+
+    async def send(self, quote: SendQuote, pin: str, transfer_id: str) -> SendResult:
+        """Pay ``quote``; retrying with the same ``transfer_id`` pays once."""
+        request = {**quote.to_json(), "pin": pin, "transferId": transfer_id}
+        body = await self._call("POST", "/transfers", request)
+        return SendResult(
+            transfer_id=body["transferId"],
+            status=body["status"],
+            receiver_name=body["receiverName"],
+            amount=money_from(body["amount"]),
+            fee=money_from(body["fee"]),
+        )
+
+    async def balance(self, customer_id: str, account_id: str, pin: str) -> Money:
+        path = f"/accounts/{quote(account_id, safe='')}/balance"
+        body = await self._call("POST", path, {"customerId": customer_id, "pin": pin})
+        return money_from(body["available"])
+
+    async def ministatement(
+        self, customer_id: str, account_id: str, pin: str, limit: int = 8
+    ) -> list[StatementLine]:
+        path = f"/accounts/{quote(account_id, safe='')}/ministatement"
+        request = {"customerId": customer_id, "pin": pin, "limit": limit}
+        body = await self._call("POST", path, request)
+        return [
+            StatementLine(row["name"], money_from(row["amount"]), datetime.fromisoformat(row["at"]))
+            for row in body["rows"]
+        ]
+
+    async def health(self) -> bool:
+        body = await self._call("GET", "/health")
+        return body.get("status") == "ok"
+
+    async def openapi(self) -> dict[str, Any]:
+        return await self._call("GET", "/openapi.json")
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        async with self._session.request(method, self._base_url + path, json=body) as response:
+            raw = await _read_bounded(response)
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = None
+            if response.status >= 400:
+                raise error_from(response.status, answer)
+            if not isinstance(answer, dict):
+                raise DfspError("the answer is not a JSON object", id="BadAnswer", status=502)
+            return answer
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise DfspError("the answer is too large", id="AnswerTooLarge", status=502)
+        chunks.append(chunk)
+    return b"".join(chunks)
