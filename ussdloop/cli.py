@@ -1,9 +1,11 @@
 """The ``ussdloop`` command line.
 
-ussdloop up [--config F]                 the carrier side of the network in one process
+ussdloop up [--config F]                 the whole network in one process
 ussdloop simulator [--config F]          the modem simulator alone
+ussdloop dfsp --dfsp NAME [--config F]   one DFSP's service (database and API) alone
 ussdloop gateway --dfsp NAME [--config F]  one DFSP's gateway alone
-ussdloop demo [--config F]               start a network on free ports and play the stories
+ussdloop demo [--config F]               start a network on free ports (and a fresh
+                                         temporary data directory) and play the stories
 ussdloop phone --msisdn N [--control URL]  an interactive terminal phone
 ussdloop config [--config F]             check a configuration and print it
 """
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "config":
             from ussdloop.compose import check
 
-            check(network, [args.dfsp] if args.command == "gateway" else None)
+            check(network, [args.dfsp] if args.command in ("gateway", "dfsp") else None)
     except ConfigError as error:
         print(f"ussdloop: configuration error: {error}", file=sys.stderr)
         return 2
@@ -58,8 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    command("up", _up, "run the network (carrier side) in one process")
+    command("up", _up, "run the whole network in one process")
     command("simulator", _simulator, "run the modem simulator alone")
+    dfsp = command("dfsp", _dfsp, "run one DFSP's service (database and API) alone")
+    dfsp.add_argument("--dfsp", required=True, help="the DFSP to run, e.g. dfsp1")
     gateway = command("gateway", _gateway, "run one DFSP's gateway alone")
     gateway.add_argument("--dfsp", required=True, help="the DFSP whose gateway to run, e.g. dfsp1")
     command("demo", _demo, "start a network on free ports and play the stories from handsets")
@@ -78,11 +82,11 @@ def _config(args: argparse.Namespace, network: NetworkConfig) -> int:
 
 
 def _up(args: argparse.Namespace, network: NetworkConfig) -> int:
-    from ussdloop.compose import start_carrier_network
+    from ussdloop.compose import start_network
     from ussdloop.runner import serve
 
     async def start() -> Callable[[], Awaitable[None]]:
-        carrier = await start_carrier_network(network)
+        carrier = await start_network(network)
         _print_endpoints(network.network.name, carrier.running.endpoints)
         return carrier.running.stop
 
@@ -101,6 +105,19 @@ def _simulator(args: argparse.Namespace, network: NetworkConfig) -> int:
             await running.stop()
             raise
         _print_endpoints("modem simulator", running.endpoints)
+        return running.stop
+
+    return serve(start)
+
+
+def _dfsp(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import Running, start_dfsp
+    from ussdloop.runner import serve
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        running = Running()
+        await start_dfsp(network, args.dfsp, running)
+        _print_endpoints(f"{args.dfsp} service", running.endpoints)
         return running.stop
 
     return serve(start)

@@ -1,15 +1,18 @@
 """Composition: turn the network configuration into running services.
 
-Each piece starts alone (``ussdloop simulator``, ``ussdloop gateway --dfsp NAME``) or
-together (``ussdloop up``); the same objects and wire protocols either way.
+Each piece starts alone (``ussdloop simulator``, ``ussdloop dfsp --dfsp NAME``,
+``ussdloop gateway --dfsp NAME``) or together (``ussdloop up``); the same objects and
+wire protocols either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from dfsp.service import DfspService
 from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
 from gateway.ussd.records import SessionTimers
@@ -93,6 +96,28 @@ def check(network: NetworkConfig, dfsps: list[str] | None = None) -> None:
     _named("simulator", lambda: simulator_config(network))
     for name in network.dfsps if dfsps is None else dfsps:
         _named(f"dfsps.{name}.gateway", lambda name=name: gateway_config(network, name))  # type: ignore[misc]
+        _named(f"dfsps.{name}", lambda name=name: dfsp_service(network, name))  # type: ignore[misc]
+
+
+def dfsp_service(
+    network: NetworkConfig,
+    name: str,
+    *,
+    any_port: bool = False,
+    data_dir: str | Path | None = None,
+) -> DfspService:
+    """The DFSP service ``name`` (not started): its database is the configured one or the
+    SQLite file ``<data_dir>/<name>.db`` (``data_dir`` defaults to ``network.data_dir``)."""
+    settings = _dfsp(network, name)
+    if any_port:
+        settings = replace(settings, api=replace(settings.api, port=0))
+    directory = network.network.data_dir if data_dir is None else data_dir
+    return DfspService(
+        name,
+        settings,
+        database_url=settings.database_url(name, directory),
+        opening_balance=settings.opening_money(),
+    )
 
 
 def _named(key: str, build: Callable[[], object]) -> None:
@@ -160,11 +185,13 @@ class SimulatorServices:
 
 @dataclass
 class CarrierNetwork:
-    """The simulator (SMSC, control API, AT modems) and one gateway per DFSP."""
+    """The simulator (SMSC, control API, AT modems) and one gateway per DFSP, and with
+    ``start_network`` each DFSP's service too."""
 
     sim: SimulatorServices
     gateways: dict[str, UssdGateway]
     running: Running
+    dfsps: dict[str, DfspService] = field(default_factory=dict)
 
     @property
     def simulator(self) -> Simulator:
@@ -217,10 +244,48 @@ async def start_gateway(
     return gateway
 
 
+async def start_dfsp(
+    network: NetworkConfig,
+    name: str,
+    running: Running,
+    *,
+    any_port: bool = False,
+    data_dir: str | Path | None = None,
+) -> DfspService:
+    service = dfsp_service(network, name, any_port=any_port, data_dir=data_dir)
+    await service.start()
+    running.started(service.stop, f"{name} API {service.base_url}")
+    return service
+
+
+async def start_network(
+    network: NetworkConfig, *, any_port: bool = False, data_dir: str | Path | None = None
+) -> CarrierNetwork:
+    """The whole network of SPEC section 7 in this process (``ussdloop up``): the
+    simulator, then each DFSP's service before its gateway."""
+    running = Running()
+    try:
+        sim = await start_simulator(network, running, any_port=any_port)
+        port = sim.simulator.smpp_port
+        dfsps: dict[str, DfspService] = {}
+        gateways: dict[str, UssdGateway] = {}
+        for name in network.dfsps:
+            dfsps[name] = await start_dfsp(
+                network, name, running, any_port=any_port, data_dir=data_dir
+            )
+            gateways[name] = await start_gateway(
+                network, name, running, smpp_port=port, any_port=any_port
+            )
+    except BaseException:
+        await running.stop()
+        raise
+    return CarrierNetwork(sim, gateways, running, dfsps)
+
+
 async def start_carrier_network(
     network: NetworkConfig, *, any_port: bool = False
 ) -> CarrierNetwork:
-    """Everything on the carrier side of SPEC section 7, in this process."""
+    """The carrier side of SPEC section 7 alone (simulator and gateways), in this process."""
     running = Running()
     try:
         sim = await start_simulator(network, running, any_port=any_port)

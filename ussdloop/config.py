@@ -19,6 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from ussdloop.db import sqlite_url
+from ussdloop.money import Money, MoneyError
+
 ENV_PREFIX = "USSDLOOP__"
 
 T = TypeVar("T")
@@ -100,12 +103,35 @@ class DfspSettings:
     currency: str
     gateway: GatewaySettings
     api: Listener = field(default_factory=Listener)
+    # "" = the SQLite file <network.data_dir>/<dfsp name>.db; else a postgresql:// URL.
+    database: str = ""
+    # Credited to every new customer from the DFSP's float (decimal string); "0" = none.
+    opening_balance: str = "0"
 
     def __post_init__(self) -> None:
         if not self.short_code.isdigit():
             raise ValueError(f"short_code must be digits (dialled as *{self.short_code}#)")
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError("currency must be an ISO 4217 code such as USD")
+        if self.database and not self.database.startswith(
+            ("postgresql://", "postgres://", "postgresql+asyncpg://", "sqlite")
+        ):
+            raise ValueError("database must be '' (SQLite under data_dir) or a postgresql:// URL")
+        try:
+            opening = Money.parse(self.opening_balance, self.currency)
+        except MoneyError as error:
+            raise ValueError(f"opening_balance: {error}") from None
+        if opening.minor < 0:
+            raise ValueError("opening_balance must not be negative")
+
+    def opening_money(self) -> Money | None:
+        """The opening balance as money; None when it is zero."""
+        opening = Money.parse(self.opening_balance, self.currency)
+        return opening if opening.minor else None
+
+    def database_url(self, name: str, data_dir: str | Path) -> str:
+        """The configured database, or the SQLite file ``<data_dir>/<name>.db``."""
+        return self.database or sqlite_url(data_dir, name)
 
 
 @dataclass(frozen=True)

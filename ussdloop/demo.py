@@ -8,13 +8,14 @@ and names the story and the screen that did not otherwise.
 from __future__ import annotations
 
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import TextIO
 
 from simulators.modem.handsets import Screen
 from simulators.modem.network import MobileNetwork
 from ussdloop.aio import wait_deferred
-from ussdloop.compose import start_carrier_network
+from ussdloop.compose import start_network
 from ussdloop.config import NetworkConfig
 
 
@@ -73,7 +74,14 @@ def stories(network: NetworkConfig) -> list[Story]:
 
 
 async def play_demo(network: NetworkConfig, out: TextIO = sys.stdout) -> int:
-    carrier = await start_carrier_network(network, any_port=True)
+    """The network on free ports, its DFSP databases in a fresh temporary directory
+    (removed afterwards: the demo never touches ``./var``)."""
+    with tempfile.TemporaryDirectory(prefix="ussdloop-demo-") as data_dir:
+        return await _play_demo(network, out, data_dir)
+
+
+async def _play_demo(network: NetworkConfig, out: TextIO, data_dir: str) -> int:
+    carrier = await start_network(network, any_port=True, data_dir=data_dir)
     try:
         for gateway in carrier.gateways.values():
             await wait_deferred(gateway.link.when_bound())  # type: ignore[attr-defined]

@@ -27,10 +27,16 @@ def free_ports(count: int) -> list[int]:
 
 
 def network_file(directory: Path) -> Path:
-    smpp, control, http1, http2 = free_ports(4)
+    smpp, control, http1, http2, api1, api2 = free_ports(6)
     path = directory / "network.toml"
     path.write_text(
         f"""
+[network]
+data_dir = "{(directory / "var").as_posix()}"
+[dfsps.dfsp1]
+api = {{ port = {api1} }}
+[dfsps.dfsp2]
+api = {{ port = {api2} }}
 [simulator]
 smpp = {{ port = {smpp} }}
 control = {{ port = {control} }}

@@ -1,0 +1,147 @@
+"""The DFSP as a running service: its database, ledger accounts, services and HTTP API.
+
+``DfspService`` is started alone (``ussdloop dfsp --dfsp NAME``) or with the rest of the
+network (``ussdloop up``). ``start()`` opens the database engine, brings the schema to
+the latest migration, makes sure the DFSP's float and fee ledger accounts exist (opening
+them again on a restart is a no-op), builds ``Customers`` and ``Payments`` with the demo
+fee and tier tables and serves ``dfsp_app`` on the configured API listener (port 0 picks
+a free port: see ``port``). ``stop()`` closes the listener, then disposes of the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dfsp.api import dfsp_app
+from dfsp.customer_store import LocalUserNumbers
+from dfsp.customers import Customers
+from dfsp.domain.fees import demo_fee_table
+from dfsp.domain.pins import PinPolicy
+from dfsp.domain.tiers import demo_tier_table
+from dfsp.domain.transfers import AccountKind
+from dfsp.ledger import Ledger
+from dfsp.migrate import migrate
+from dfsp.payments import Payments
+from dfsp.store import create_store_engine
+from ussdloop.config import DfspSettings
+from ussdloop.db import session_factory
+from ussdloop.money import Money
+
+log = logging.getLogger(__name__)
+
+FLOAT_ACCOUNT = "float"
+FEE_ACCOUNT = "fees"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DfspService:
+    """One DFSP: its database and its HTTP API on ``settings.api``."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: DfspSettings,
+        *,
+        database_url: str,
+        opening_balance: Money | None,
+    ) -> None:
+        if opening_balance is not None and opening_balance.currency != settings.currency:
+            raise ValueError(f"opening_balance must be in {settings.currency}")
+        self.name = name
+        self.settings = settings
+        self.database_url = database_url
+        self.opening_balance = opening_balance
+        self._engine: AsyncEngine | None = None
+        self._runner: web.AppRunner | None = None
+        self._port = settings.api.port
+        self.ledger: Ledger | None = None
+        self.customers: Customers | None = None
+        self.payments: Payments | None = None
+
+    @property
+    def port(self) -> int:
+        """The API's port (the one chosen by the system once started, for port 0)."""
+        return self._port
+
+    @property
+    def host(self) -> str:
+        return self.settings.api.host
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        engine = create_store_engine(self.database_url)
+        try:
+            await migrate(engine)
+            sessions = session_factory(engine)
+            ledger = Ledger(sessions, _now)
+            currency = self.settings.currency
+            for account_id, kind in (
+                (FLOAT_ACCOUNT, AccountKind.FLOAT),
+                (FEE_ACCOUNT, AccountKind.FEE),
+            ):
+                await ledger.open_account(
+                    account_id,
+                    currency=currency,
+                    kind=kind,
+                    owner=self.name,
+                    allow_negative=kind == AccountKind.FLOAT,
+                )
+            rng = random.SystemRandom()
+            customers = Customers(
+                sessions,
+                ledger,
+                clock=_now,
+                rng=rng,
+                user_numbers=LocalUserNumbers(sessions, rng),
+                pin_policy=PinPolicy(),
+                opening_balance=self.opening_balance,
+                float_account=FLOAT_ACCOUNT,
+                currency=currency,
+            )
+            payments = Payments(
+                sessions,
+                ledger,
+                customers,
+                fees=demo_fee_table(),
+                tiers=demo_tier_table(),
+                clock=_now,
+                fee_account=FEE_ACCOUNT,
+            )
+            runner = web.AppRunner(dfsp_app(customers, payments), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
+                await site.start()
+            except BaseException:
+                await runner.cleanup()
+                raise
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine, self._runner = engine, runner
+        self.ledger, self.customers, self.payments = ledger, customers, payments
+        self._port = int(runner.addresses[0][1])
+        log.info("event=dfsp_started dfsp=%s api=%s", self.name, self.base_url)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        engine, self._engine = self._engine, None
+        self.ledger = self.customers = self.payments = None
+        try:
+            if runner is not None:
+                await runner.cleanup()
+        finally:
+            if engine is not None:
+                await engine.dispose()
+                log.info("event=dfsp_stopped dfsp=%s", self.name)
