@@ -28,17 +28,10 @@ from dfsp.client import (
     WeakPinError,
     WrongPinError,
 )
-from tests.integration.dfsp.test_customers import Database
-from tests.integration.dfsp.test_payments import (
-    database,
-    open_network,
-    postgresql_database,
-    sqlite_database,
-)
+from tests.integration.dfsp.conftest import Database
+from tests.integration.dfsp.test_payments import open_network
 from tests.support import asyncio_test
 from ussdloop.money import Money
-
-__all__ = ["database", "postgresql_database", "sqlite_database"]
 
 PIN = "2468"
 WRONG_PIN = "1357"

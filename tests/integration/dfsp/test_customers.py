@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -41,35 +40,14 @@ from dfsp.domain.transfers import BalanceLimitExceeded, Posting
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.store import Base, create_store_engine
+from tests.integration.dfsp.conftest import Database
 from tests.support import asyncio_test
-from ussdloop.db import session_factory, sqlite_url
+from ussdloop.db import session_factory
 from ussdloop.money import Money
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PIN = "2468"
 FLOAT = "float"
-
-
-@dataclass(frozen=True)
-class Database:
-    url: str
-    schema: str | None
-
-
-@pytest.fixture
-def sqlite_database(tmp_path: Path) -> Database:
-    return Database(sqlite_url(tmp_path, "dfsp"), None)
-
-
-@pytest.fixture
-def postgresql_database(pg_schema: tuple[str, str]) -> Database:
-    return Database(*pg_schema)  # skipped without USSDLOOP_TEST_PG
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> Database:
-    database: Database = request.getfixturevalue(f"{request.param}_database")
-    return database
 
 
 @dataclass

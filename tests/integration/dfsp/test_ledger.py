@@ -41,6 +41,7 @@ from dfsp.domain.transfers import (
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.store import Base, create_store_engine
+from tests.integration.dfsp.conftest import Database
 from tests.support import asyncio_test
 from ussdloop.db import create_engine, session_factory, sqlite_url
 from ussdloop.money import Money
@@ -52,28 +53,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 def usd(minor: int) -> Money:
     return Money("USD", minor)
-
-
-@dataclass(frozen=True)
-class Database:
-    url: str
-    schema: str | None
-
-
-@pytest.fixture
-def sqlite_database(tmp_path: Path) -> Database:
-    return Database(sqlite_url(tmp_path, "dfsp"), None)
-
-
-@pytest.fixture
-def postgresql_database(pg_schema: tuple[str, str]) -> Database:
-    return Database(*pg_schema)  # skipped without USSDLOOP_TEST_PG
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> Database:
-    database: Database = request.getfixturevalue(f"{request.param}_database")
-    return database
 
 
 @dataclass

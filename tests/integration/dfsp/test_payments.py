@@ -37,23 +37,17 @@ from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
+from tests.integration.dfsp.conftest import Database
 from tests.integration.dfsp.test_customers import (
     FLOAT,
     NOW,
     PIN,
-    Database,
     Dfsp,
-    database,
-    postgresql_database,
     primary_of,
-    sqlite_database,
 )
 from tests.support import asyncio_test
 from ussdloop.db import session_factory
 from ussdloop.money import Money
-
-# The fixtures of test_customers: every test runs on SQLite and on PostgreSQL.
-__all__ = ["database", "postgresql_database", "sqlite_database"]
 
 FEES = "fees"
 WRONG_PIN = "1357"
