@@ -1,13 +1,19 @@
 """The DFSP's HTTP API: customers, send-money quotes and transfers, balance and
-ministatement (DESIGN "HTTP APIs"); the gateway calls it through ``dfsp.client``.
+ministatement, account management (accounts, holders, signatories), PIN change and
+language (DESIGN "HTTP APIs"); the gateway calls it through ``dfsp.client``.
 
 Handlers parse and check the JSON body, call ``Customers`` / ``Payments`` and answer
 JSON. Amounts travel as ``{"amount": "12.50", "currency": "USD"}`` (decimal strings).
 A PIN only ever travels in a request body, is wrapped in ``Pin`` (whose repr hides the
 digits) before it reaches the services, and no error message or log line carries it.
+Every account-changing route takes the acting customer's ``pin`` and checks it
+(``Customers.check_pin``) after parsing the body and before applying anything, so a
+wrong PIN counts toward the lock-out and changes nothing. The account list needs no PIN
+(the home and switch-account screens show it) and carries no balances.
 
 The domain errors are answered from one table, ``DOMAIN_ERRORS``: status, and the
-fields a caller acts on (``attemptsLeft``, ``available``, ``limit``...). The document
+fields a caller acts on (``attemptsLeft``, ``available``, ``limit``, ``reason``...);
+every ``AccountRuleViolation`` is answered with its class name as the id. The document
 served at ``/openapi.json`` is ``dfsp.openapi.OPENAPI``, written as data.
 """
 
@@ -19,12 +25,33 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from dfsp.customers import Customers
+from dfsp.customers import LANGUAGES, Customers
+from dfsp.domain.accounts import (
+    AccountNotEmpty,
+    AccountRuleViolation,
+    AlreadyHolder,
+    CommissionAccountRestricted,
+    InvalidAccountRequest,
+    LastSignatoryCannotBeRemoved,
+    NoOtherAccount,
+    NotAccountHolder,
+    NotSignatory,
+    OwnerAlwaysSignatory,
+    OwnerCannotBeRemoved,
+    PrimaryAccountCannotClose,
+    TooManyAccounts,
+    TooManyHolders,
+    UnknownAccount,
+    UnknownHolder,
+)
 from dfsp.domain.customers import (
     AlreadyRegistered,
     Customer,
+    CustomerAccount,
     CustomerRole,
+    HolderInfo,
     PersonAlreadyRegistered,
+    TryAgain,
     UnknownCustomer,
     UserNumberTaken,
 )
@@ -97,6 +124,24 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     CurrencyMismatch: (400, _no_fields),
     FeeError: (400, _no_fields),
     InvalidRequest: (400, _no_fields),
+    TryAgain: (409, _no_fields),
+    # accounts and holders (dfsp.domain.accounts, .holders)
+    UnknownAccount: (404, _no_fields),
+    UnknownHolder: (404, _no_fields),
+    NotAccountHolder: (403, _no_fields),
+    NotSignatory: (403, _no_fields),
+    CommissionAccountRestricted: (403, _no_fields),
+    InvalidAccountRequest: (400, _no_fields),
+    PrimaryAccountCannotClose: (409, _no_fields),
+    AccountNotEmpty: (409, _no_fields),
+    NoOtherAccount: (409, _no_fields),
+    TooManyAccounts: (409, _no_fields),
+    AlreadyHolder: (409, _no_fields),
+    TooManyHolders: (409, _no_fields),
+    LastSignatoryCannotBeRemoved: (409, _no_fields),
+    OwnerCannotBeRemoved: (409, _no_fields),
+    OwnerAlwaysSignatory: (409, _no_fields),
+    AccountRuleViolation: (409, _no_fields),  # any rule added later
 }
 _MAPPED = tuple(DOMAIN_ERRORS)
 
@@ -129,8 +174,8 @@ def _amount(body: dict[str, Any], name: str = "amount") -> Money:
     return parse_amount(text, string_field(value, "currency", 3))
 
 
-def _pin(body: dict[str, Any]) -> Pin:
-    return Pin(string_field(body, "pin", MAX_PIN_LENGTH))
+def _pin(body: dict[str, Any], name: str = "pin") -> Pin:
+    return Pin(string_field(body, name, MAX_PIN_LENGTH))
 
 
 def _id(body: dict[str, Any], name: str) -> str:
@@ -144,6 +189,22 @@ def _limit(body: dict[str, Any]) -> int:
     if not 1 <= value <= MAX_STATEMENT_ROWS:
         raise BadRequest(f"'limit' must be 1 to {MAX_STATEMENT_ROWS}")
     return value
+
+
+def _flag(body: dict[str, Any], name: str, *, required: bool = False) -> bool:
+    value = body.get(name)
+    if value is None and not required:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name!r} must be true or false")
+    return value
+
+
+def _language(body: dict[str, Any]) -> str:
+    language = string_field(body, "language", 8)
+    if language not in LANGUAGES:
+        raise BadRequest(f"'language' must be one of {', '.join(LANGUAGES)}")
+    return language
 
 
 def _role(body: dict[str, Any]) -> CustomerRole:
@@ -236,6 +297,100 @@ class _Routes:
         ]
         return web.json_response({"accountId": account_id, "rows": lines})
 
+    # --- accounts and holders: parse, check the actor's PIN, then change -----------------
+
+    async def accounts(self, request: web.Request) -> web.Response:
+        accounts = await self._customers.accounts_of(request.match_info["customer_id"])
+        return web.json_response({"accounts": [_account_json(a) for a in accounts]})
+
+    async def add_account(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id = request.match_info["customer_id"]
+        name, primary = string_field(body, "name", MAX_NAME_CHARS), _flag(body, "primary")
+        await self._customers.check_pin(customer_id, _pin(body))
+        account_id = await self._customers.add_account(customer_id, name, primary=primary)
+        return web.json_response(await self._account(customer_id, account_id), status=201)
+
+    async def rename_account(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        name = string_field(body, "name", MAX_NAME_CHARS)
+        await self._customers.check_pin(customer_id, _pin(body))
+        await self._customers.rename_account(customer_id, account_id, name)
+        return web.json_response(await self._account(customer_id, account_id))
+
+    async def make_primary(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        await self._customers.check_pin(customer_id, _pin(body))
+        await self._customers.make_primary(customer_id, account_id)
+        return web.json_response(await self._account(customer_id, account_id))
+
+    async def close_account(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        await self._customers.check_pin(customer_id, _pin(body))
+        closed = await self._customers.close_account(customer_id, account_id)
+        return web.json_response(
+            {
+                "customerRemoved": closed.customer_removed,
+                "leftWithoutAccount": sorted(closed.left_without_account),
+            }
+        )
+
+    async def add_holder(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        user_number = string_field(body, "holderUserNumber", 32)
+        signatory = _flag(body, "signatory")
+        await self._customers.check_pin(customer_id, _pin(body))
+        holder = await self._customers.add_holder(
+            customer_id, account_id, user_number, signatory=signatory
+        )
+        line = HolderInfo(
+            holder.id,
+            str(holder.user_number),
+            holder.first_name,
+            holder.last_name,
+            signatory,
+            False,
+        )
+        return web.json_response(_holder_json(line))
+
+    async def remove_holder(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        await self._customers.check_pin(customer_id, _pin(body))
+        left_without = await self._customers.remove_holder(
+            customer_id, account_id, request.match_info["holder_id"]
+        )
+        return web.json_response({"leftWithoutAccount": left_without})
+
+    async def set_signatory(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        customer_id, account_id = _id(body, "customerId"), request.match_info["account_id"]
+        signatory = _flag(body, "signatory", required=True)
+        await self._customers.check_pin(customer_id, _pin(body))
+        await self._customers.set_signatory(
+            customer_id, account_id, request.match_info["holder_id"], signatory=signatory
+        )
+        return web.json_response(await self._account(customer_id, account_id))
+
+    # --- the customer's settings --------------------------------------------------------
+
+    async def change_pin(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        old_pin, new_pin = _pin(body, "oldPin"), _pin(body, "newPin")
+        await self._customers.change_pin(request.match_info["customer_id"], old_pin, new_pin)
+        return web.json_response({"status": "changed"})
+
+    async def set_language(self, request: web.Request) -> web.Response:
+        language = _language(await self._body(request))
+        customer_id = request.match_info["customer_id"]
+        await self._customers.set_language(customer_id, language)
+        customer = await self._customers.customer(customer_id)
+        return web.json_response(await self._customer_json(customer))
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -249,6 +404,14 @@ class _Routes:
             string_field(body, "receiverUserNumber", 32),
             _amount(body),
         )
+
+    async def _account(self, customer_id: str, account_id: str) -> dict[str, Any]:
+        """The account as ``customer_id`` now sees it."""
+        accounts = await self._customers.accounts_of(customer_id)
+        account = next((a for a in accounts if a.id == account_id), None)
+        if account is None:
+            raise UnknownAccount(account_id, customer_id)
+        return _account_json(account)
 
     async def _customer_json(self, customer: Customer) -> dict[str, Any]:
         """What callers may see of a customer: never the PIN (hash) or the person key."""
@@ -266,6 +429,36 @@ class _Routes:
             "primaryAccountId": None if primary is None else primary.id,
             "currency": None if primary is None else primary.currency,
         }
+
+
+def _account_json(account: CustomerAccount) -> dict[str, Any]:
+    """An account as one holder sees it; no ledger id, no balance."""
+    rights = account.permissions
+    return {
+        "accountId": account.id,
+        "name": account.name,
+        "currency": account.currency,
+        "kind": str(account.kind),
+        "primary": account.primary,
+        "permissions": {
+            "view": rights.can_view,
+            "invoice": rights.can_invoice,
+            "send": rights.can_send,
+            "manage": rights.can_manage,
+        },
+        "holders": [_holder_json(holder) for holder in account.holders],
+    }
+
+
+def _holder_json(holder: HolderInfo) -> dict[str, Any]:
+    return {
+        "customerId": holder.customer_id,
+        "userNumber": holder.user_number,
+        "firstName": holder.first_name,
+        "lastName": holder.last_name,
+        "signatory": holder.signatory,
+        "owner": holder.owner,
+    }
 
 
 def _quote_json(quote: SendQuote) -> dict[str, Any]:
@@ -294,6 +487,18 @@ def dfsp_app(
     app.router.add_post("/transfers", routes.send)
     app.router.add_post("/accounts/{account_id}/balance", routes.balance)
     app.router.add_post("/accounts/{account_id}/ministatement", routes.ministatement)
+    app.router.add_get("/customers/{customer_id}/accounts", routes.accounts)
+    app.router.add_post("/customers/{customer_id}/accounts", routes.add_account)
+    app.router.add_post("/customers/{customer_id}/pin", routes.change_pin)
+    app.router.add_put("/customers/{customer_id}/language", routes.set_language)
+    app.router.add_post("/accounts/{account_id}/rename", routes.rename_account)
+    app.router.add_post("/accounts/{account_id}/primary", routes.make_primary)
+    app.router.add_post("/accounts/{account_id}/close", routes.close_account)
+    app.router.add_post("/accounts/{account_id}/holders", routes.add_holder)
+    app.router.add_post("/accounts/{account_id}/holders/{holder_id}/remove", routes.remove_holder)
+    app.router.add_post(
+        "/accounts/{account_id}/holders/{holder_id}/signatory", routes.set_signatory
+    )
     app.router.add_get("/health", routes.health)
     app.router.add_get("/openapi.json", routes.openapi)
     return app

@@ -25,8 +25,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Final, TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twisted.logger import Logger
@@ -68,6 +69,7 @@ from ussdloop.money import Money
 
 MAX_REGISTER_ATTEMPTS = 3  # a user number (or a concurrent twin) taken between check and insert
 MAX_LOCK_ROUNDS = 3  # the holders of an account changed while its customers were locked
+LANGUAGES: Final = ("en", "fr")  # what the menus speak
 
 _log = Logger()
 T = TypeVar("T")
@@ -191,6 +193,21 @@ class Customers:
         async with self._reading() as session:
             row = await store.find_customer_by(session, user_number=str(number))
             return None if row is None else store.customer_value(row)
+
+    async def set_language(self, customer_id: str, language: str) -> None:
+        """Remember the language of the customer's menus (one of ``LANGUAGES``)."""
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        statement = (
+            update(store.CustomerRow)
+            .where(store.CustomerRow.id == customer_id)
+            .values(language=language)
+            .returning(store.CustomerRow.id)
+        )
+        async with self._sessions.begin() as session:
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                raise UnknownCustomer(customer_id)
+        _log.info("customer_language_set customer_id={customer_id}", customer_id=customer_id)
 
     # --- PINs ---------------------------------------------------------------------------
 

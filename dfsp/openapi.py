@@ -1,9 +1,12 @@
-"""The OpenAPI 3.1 document of the DFSP API (``dfsp/api.py``), written as data."""
+"""The OpenAPI 3.1 document of the DFSP API (``dfsp/api.py``), written as data: customers,
+payments, account management (accounts, holders, signatories), PIN change and language."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from dfsp.customers import LANGUAGES
+from dfsp.domain.accounts import AccountKind
 from dfsp.domain.customers import CustomerRole
 
 
@@ -48,6 +51,35 @@ _PIN_ERRORS = {"403": "WrongPin (attemptsLeft) or not allowed", "423": "PinLocke
 _PIN_BODY = _object(
     ["customerId", "pin"], customerId=_STRING, pin=_STRING, limit={"type": "integer"}
 )
+_BOOLEAN = {"type": "boolean"}
+_ACTOR = {"customerId": _STRING, "pin": _STRING}
+_ACCOUNT_PATH = ("account_id",)
+_HOLDER_PATH = ("account_id", "holder_id")
+# What an account change may be refused with, besides a wrong or locked PIN (ids are
+# the AccountRuleViolation class names of dfsp.domain.accounts).
+_ACCOUNT_ERRORS = {
+    "403": "WrongPin (attemptsLeft), NotAccountHolder, NotSignatory or CommissionAccountRestricted",
+    "404": "UnknownCustomer or UnknownAccount",
+    "423": "PinLocked",
+}
+_ACCOUNT_CONFLICTS = (
+    "TryAgain or another AccountRuleViolation: PrimaryAccountCannotClose, AccountNotEmpty, "
+    "TooManyAccounts, AlreadyHolder, TooManyHolders, OwnerCannotBeRemoved, "
+    "OwnerAlwaysSignatory, LastSignatoryCannotBeRemoved, NoOtherAccount"
+)
+
+
+def _account_change(
+    summary: str,
+    answer: str,
+    body: str,
+    path: tuple[str, ...] = _ACCOUNT_PATH,
+    not_found: str = _ACCOUNT_ERRORS["404"],
+) -> dict[str, Any]:
+    errors = {**_ACCOUNT_ERRORS, "404": not_found, "409": _ACCOUNT_CONFLICTS}
+    return _operation(summary, answer, errors, body=body, path=path)
+
+
 _QUOTE_FIELDS = {
     "senderCustomerId": _STRING,
     "senderAccountId": _STRING,
@@ -120,6 +152,80 @@ OPENAPI: dict[str, Any] = {
                 _PIN_ERRORS,
                 body="PinRequest",
                 path=("account_id",),
+            )
+        },
+        "/customers/{customer_id}/accounts": {
+            "get": _operation(
+                "The open accounts the customer holds, oldest first (no balances)",
+                "AccountList",
+                {"404": "UnknownCustomer"},
+                path=("customer_id",),
+            ),
+            "post": _operation(
+                "Open another account; primary demotes the previous primary",
+                "Account",
+                {**_ACCOUNT_ERRORS, "409": _ACCOUNT_CONFLICTS},
+                body="NewAccount",
+                ok="201",
+                path=("customer_id",),
+            ),
+        },
+        "/customers/{customer_id}/pin": {
+            "post": _operation(
+                "Change the PIN (a wrong old PIN counts toward the lock-out)",
+                "Done",
+                {"400": "WeakPin (reason) or bad input", **_PIN_ERRORS, "404": "UnknownCustomer"},
+                body="PinChange",
+                path=("customer_id",),
+            )
+        },
+        "/customers/{customer_id}/language": {
+            "put": _operation(
+                "Set the language of the customer's menus",
+                "Customer",
+                {"404": "UnknownCustomer"},
+                body="Language",
+                path=("customer_id",),
+            )
+        },
+        "/accounts/{account_id}/rename": {
+            "post": _account_change("Rename an account (a signatory)", "Account", "Rename")
+        },
+        "/accounts/{account_id}/primary": {
+            "post": _account_change("Make an account the actor's primary", "Account", "Actor")
+        },
+        "/accounts/{account_id}/close": {
+            "post": _account_change(
+                "Close an empty, non-primary account (a signatory); the last one removes "
+                "the customer",
+                "Closed",
+                "Actor",
+            )
+        },
+        "/accounts/{account_id}/holders": {
+            "post": _account_change(
+                "Add a customer of this DFSP as a holder, by user number (a signatory)",
+                "Holder",
+                "NewHolder",
+                not_found="UnknownCustomer (actor or user number) or UnknownAccount",
+            )
+        },
+        "/accounts/{account_id}/holders/{holder_id}/remove": {
+            "post": _account_change(
+                "Remove a holder other than the owner (a signatory)",
+                "HolderRemoved",
+                "Actor",
+                _HOLDER_PATH,
+                not_found="UnknownCustomer, UnknownAccount or UnknownHolder",
+            )
+        },
+        "/accounts/{account_id}/holders/{holder_id}/signatory": {
+            "post": _account_change(
+                "Give or take a non-owner holder's signatory rights (a signatory)",
+                "Account",
+                "Signatory",
+                _HOLDER_PATH,
+                not_found="UnknownCustomer, UnknownAccount or UnknownHolder",
             )
         },
         "/health": {"get": _operation("Liveness", "Health", {})},
@@ -205,6 +311,53 @@ OPENAPI: dict[str, Any] = {
                     ),
                 },
             ),
+            "Holder": _object(
+                ["customerId", "userNumber", "firstName", "lastName", "signatory", "owner"],
+                customerId=_STRING,
+                userNumber=_STRING,
+                firstName=_STRING,
+                lastName=_STRING,
+                signatory=_BOOLEAN,
+                owner=_BOOLEAN,
+            ),
+            "Account": _object(
+                ["accountId", "name", "currency", "kind", "primary", "permissions", "holders"],
+                accountId=_STRING,
+                name=_STRING,
+                currency=_STRING,
+                kind={"enum": [kind.value for kind in AccountKind]},
+                primary=_BOOLEAN,
+                permissions=_object(
+                    ["view", "invoice", "send", "manage"],
+                    view=_BOOLEAN,
+                    invoice=_BOOLEAN,
+                    send=_BOOLEAN,
+                    manage=_BOOLEAN,
+                ),
+                holders={"type": "array", "items": _ref("Holder")},
+            ),
+            "AccountList": _object(
+                ["accounts"], accounts={"type": "array", "items": _ref("Account")}
+            ),
+            "NewAccount": _object(["name", "pin"], name=_STRING, primary=_BOOLEAN, pin=_STRING),
+            "Actor": _object(list(_ACTOR), **_ACTOR),
+            "Rename": _object([*_ACTOR, "name"], **_ACTOR, name=_STRING),
+            "NewHolder": _object(
+                [*_ACTOR, "holderUserNumber"],
+                **_ACTOR,
+                holderUserNumber=_STRING,
+                signatory=_BOOLEAN,
+            ),
+            "Signatory": _object([*_ACTOR, "signatory"], **_ACTOR, signatory=_BOOLEAN),
+            "Closed": _object(
+                ["customerRemoved", "leftWithoutAccount"],
+                customerRemoved=_BOOLEAN,
+                leftWithoutAccount={"type": "array", "items": _STRING},
+            ),
+            "HolderRemoved": _object(["leftWithoutAccount"], leftWithoutAccount=_BOOLEAN),
+            "PinChange": _object(["oldPin", "newPin"], oldPin=_STRING, newPin=_STRING),
+            "Language": _object(["language"], language={"enum": list(LANGUAGES)}),
+            "Done": _object(["status"], status=_STRING),
             "Health": _object(["status"], status=_STRING),
             "OpenApi": {"type": "object"},
         }
