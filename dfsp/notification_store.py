@@ -100,15 +100,24 @@ async def insert_notices(session: AsyncSession, notices: Sequence[Notice], now: 
     await session.execute(insert(NoticeRow).on_conflict_do_nothing(index_elements=["key"]), rows)
 
 
-async def due_notices(session: AsyncSession, now: datetime, limit: int) -> list[NoticeRow]:
-    """Pending rows whose next attempt is due, oldest first."""
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, lease_until: datetime
+) -> list[NoticeRow]:
+    """X claimed until
+    ``lease_until`` (their next attempt moved there) so that no other delivery loop
+    takes them meanwhile; rows another transaction holds are skipped."""
     query = (
         select(NoticeRow)
         .where(NoticeRow.state == OutboxState.PENDING.value, NoticeRow.next_attempt_at <= now)
         .order_by(NoticeRow.seq)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return list((await session.scalars(query)).all())
+    rows = list((await session.scalars(query)).all())
+    for row in rows:
+        row.next_attempt_at = lease_until
+    await session.flush()
+    return rows
 
 
 async def next_attempt(session: AsyncSession) -> datetime | None:

@@ -5,7 +5,12 @@ network (``ussdloop up``). ``start()`` opens the database engine, brings the sch
 the latest migration, makes sure the DFSP's float and fee ledger accounts exist (opening
 them again on a restart is a no-op), builds ``Customers`` and ``Payments`` with the demo
 fee and tier tables and serves ``dfsp_app`` on the configured API listener (port 0 picks
-a free port: see ``port``). ``stop()`` closes the listener, then disposes of the engine.
+a free port: see ``port``), and starts ``Notifications`` (``notifications``: the notice
+outbox and its delivery loop), which delivers through the DFSP's gateway at
+``gateway_url``: by default the settings' ``gateway.ussd_http`` listener; ``use_gateway``
+points it elsewhere (a gateway started on a free port). The DFSP starts before its
+gateway: notices wait, retried, until the gateway answers. ``stop()`` stops delivery,
+closes the listener, then disposes of the engine.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from dfsp.domain.tiers import demo_tier_table
 from dfsp.domain.transfers import AccountKind
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
+from dfsp.notifications import Notifications
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
-from ussdloop.config import DfspSettings
+from ussdloop.config import DfspSettings, Listener
 from ussdloop.db import session_factory
 from ussdloop.money import Money
 
@@ -42,6 +48,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def listener_url(listener: Listener) -> str | None:
+    """The base URL of a gateway's USSD-over-HTTP listener; None for port 0 (not known
+    until that gateway has started)."""
+    if listener.port == 0:
+        return None
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(listener.host, listener.host)
+    return f"http://[{host}]:{listener.port}" if ":" in host else f"http://{host}:{listener.port}"
+
+
 class DfspService:
     """One DFSP: its database and its HTTP API on ``settings.api``."""
 
@@ -52,6 +67,7 @@ class DfspService:
         *,
         database_url: str,
         opening_balance: Money | None,
+        gateway_url: str | None = None,
     ) -> None:
         if opening_balance is not None and opening_balance.currency != settings.currency:
             raise ValueError(f"opening_balance must be in {settings.currency}")
@@ -59,12 +75,14 @@ class DfspService:
         self.settings = settings
         self.database_url = database_url
         self.opening_balance = opening_balance
+        self.gateway_url = gateway_url or listener_url(settings.gateway.ussd_http)
         self._engine: AsyncEngine | None = None
         self._runner: web.AppRunner | None = None
         self._port = settings.api.port
         self.ledger: Ledger | None = None
         self.customers: Customers | None = None
         self.payments: Payments | None = None
+        self.notifications: Notifications | None = None
 
     @property
     def port(self) -> int:
@@ -78,6 +96,12 @@ class DfspService:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def use_gateway(self, url: str) -> None:
+        """Deliver notices through the gateway at ``url`` from now on."""
+        self.gateway_url = url
+        if self.notifications is not None:
+            self.notifications.gateway_url = url
 
     async def start(self) -> None:
         engine = create_store_engine(self.database_url)
@@ -118,6 +142,12 @@ class DfspService:
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
             )
+            notifications = Notifications(
+                sessions,
+                customers,
+                gateway_url=self.gateway_url,
+                short_code=f"*{self.settings.short_code}#",
+            )
             runner = web.AppRunner(dfsp_app(customers, payments), access_log=None)
             await runner.setup()
             try:
@@ -131,14 +161,19 @@ class DfspService:
             raise
         self._engine, self._runner = engine, runner
         self.ledger, self.customers, self.payments = ledger, customers, payments
+        self.notifications = notifications
+        notifications.start()
         self._port = int(runner.addresses[0][1])
         log.info("event=dfsp_started dfsp=%s api=%s", self.name, self.base_url)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         engine, self._engine = self._engine, None
+        notifications, self.notifications = self.notifications, None
         self.ledger = self.customers = self.payments = None
         try:
+            if notifications is not None:
+                await notifications.stop()
             if runner is not None:
                 await runner.cleanup()
         finally:

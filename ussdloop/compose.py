@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dfsp.service import DfspService
+from dfsp.service import DfspService, listener_url
 from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
 from gateway.ussd.records import SessionTimers
@@ -23,7 +23,7 @@ from gateway.ussd_menus.engine import MenuEngine
 from simulators.modem.at_modem import AtModemServer
 from simulators.modem.control_api import ControlServer
 from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
-from ussdloop.config import ConfigError, DfspSettings, NetworkConfig
+from ussdloop.config import ConfigError, DfspSettings, Listener, NetworkConfig
 
 
 def simulator_config(network: NetworkConfig, *, any_port: bool = False) -> SimulatorConfig:
@@ -262,7 +262,8 @@ async def start_network(
     network: NetworkConfig, *, any_port: bool = False, data_dir: str | Path | None = None
 ) -> CarrierNetwork:
     """The whole network of SPEC section 7 in this process (``ussdloop up``): the
-    simulator, then each DFSP's service before its gateway."""
+    simulator, then each DFSP's service before its gateway (to which its notifications
+    are then pointed)."""
     running = Running()
     try:
         sim = await start_simulator(network, running, any_port=any_port)
@@ -276,6 +277,10 @@ async def start_network(
             gateways[name] = await start_gateway(
                 network, name, running, smpp_port=port, any_port=any_port
             )
+            http_port = gateways[name].http_port  # its real port (any_port: a free one)
+            url = http_port and listener_url(Listener(gateways[name].config.http_host, http_port))
+            if url:
+                dfsps[name].use_gateway(url)
     except BaseException:
         await running.stop()
         raise

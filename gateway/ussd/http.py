@@ -11,6 +11,13 @@ The endpoint belongs to one DFSP, so any dial string ``*...#`` starts its menu.
   text``, where ``text`` is every input so far joined by ``*``; answered ``CON <screen>``
   or ``END <screen>`` in text/plain. A repeated request (no new input) gets the same
   screen again.
+- ``POST /notify/sms`` ``{"msisdn", "text"}``: an SMS to the phone (``send_sms``),
+  answered ``{"messageId"}``; ``POST /notify/push`` ``{"msisdn", "text"}``: a
+  network-initiated USSN screen (``push``, no answer expected), answered
+  ``{"status": "sent"}``. Both serve the DFSP's notifications (``dfsp.notifications``)
+  and exist only when the app is given a ``Notifier``. 503 ``CarrierUnavailable`` while
+  the SMPP link is not bound or the network refuses (the sender retries); 400 for a bad
+  MSISDN or a text that does not fit (an SMS of the gateway's segments, one screen).
 - ``GET /health``.
 
 Both key the subscriber's remembered language on the phone string as sent (``phone``,
@@ -19,25 +26,39 @@ Both key the subscriber's remembered language on the phone string as sent (``pho
 Errors are ``{"id": "<ErrorName>", "message": "..."}`` (``ussdloop.http``): 400
 ``BadRequest`` for bad JSON, missing or oversize fields and bodies over the limit; 409
 ``DialogueInProgress`` while the same session's previous request is still being answered.
+
+The notify routes are for the DFSP's own service on the gateway's listener: put them
+behind the same network boundary as the DFSP's API (they take no credentials).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Protocol, TypeVar
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from gateway.ussd.records import DialogueKey, Screen, SessionState
 from gateway.ussd.sessions import SessionManager
-from ussdloop.http import HttpError, error_middleware, read_form, read_json_object, string_field
+from ussdloop.http import (
+    BadRequest,
+    HttpError,
+    error_middleware,
+    read_form,
+    read_json_object,
+    string_field,
+)
 
 MAX_BODY: Final = 16 * 1024
 MAX_PHONE_CHARS: Final = 64
 MAX_SESSION_ID_CHARS: Final = 128
 MAX_MESSAGE_CHARS: Final = 1024  # a USSD input is at most 182; the callback's history more
+MAX_NOTIFY_TEXT_CHARS: Final = 1024  # an SMS of 6 segments is at most 918 characters
+_MSISDN: Final = re.compile(r"\+?([1-9][0-9]{7,14})")  # E.164 digits, "+" optional
 
+T = TypeVar("T")
 Health = Callable[[], tuple[str, str]]  # ("green" | "yellow" | "red", reason)
 
 _XML: Final = """<UssdResponse version="1.0">
@@ -60,6 +81,66 @@ class DialogueInProgress(HttpError):
     """The session's previous input is still being answered."""
 
     status = 409
+
+
+class CarrierUnavailable(HttpError):
+    """The SMPP link is down or the network refused the message: try again later."""
+
+    status = 503
+
+
+class _LinkState(Protocol):
+    @property
+    def bound(self) -> bool: ...
+
+
+class Notifier(Protocol):
+    """What the notify routes need of the gateway (``UssdGateway``)."""
+
+    @property
+    def link(self) -> _LinkState: ...
+
+    async def send_sms(self, msisdn: str, text: str, *, receipt: bool = True) -> str: ...
+
+    async def push(self, msisdn: str, text: str, *, expect_reply: bool) -> None: ...
+
+
+class _Notify:
+    """``/notify/sms`` and ``/notify/push``: messages the DFSP sends to its customers."""
+
+    def __init__(self, notifier: Notifier, max_body: int) -> None:
+        self._notifier = notifier
+        self._max_body = max_body
+
+    async def sms(self, request: web.Request) -> web.Response:
+        msisdn, text = await self._message(request)
+        message_id = await self._carried(self._notifier.send_sms(msisdn, text))
+        return web.json_response({"messageId": message_id})
+
+    async def push(self, request: web.Request) -> web.Response:
+        msisdn, text = await self._message(request)
+        await self._carried(self._notifier.push(msisdn, text, expect_reply=False))
+        return web.json_response({"status": "sent"})
+
+    async def _message(self, request: web.Request) -> tuple[str, str]:
+        body = await read_json_object(request, self._max_body)
+        match = _MSISDN.fullmatch(string_field(body, "msisdn", MAX_PHONE_CHARS))
+        if match is None:
+            raise BadRequest("'msisdn' must be an international number of 8 to 15 digits")
+        text = string_field(body, "text", MAX_NOTIFY_TEXT_CHARS)
+        if not self._notifier.link.bound:
+            raise CarrierUnavailable("the carrier link is not bound; try again later")
+        return match.group(1), text
+
+    async def _carried(self, sending: Awaitable[T]) -> T:
+        from gateway.ussd.service import PushFailed  # (the service module imports this one)
+
+        try:
+            return await sending
+        except ValueError as error:  # TextCodingError, or more than one screen
+            raise BadRequest(str(error)) from None
+        except PushFailed as error:
+            raise CarrierUnavailable(f"the network did not take it: {error}") from None
 
 
 def preferred_format(accept: str) -> str:
@@ -152,14 +233,19 @@ def ussd_http_app(
     max_body: int = MAX_BODY,
     health: Health | None = None,
     metrics: Callable[[], Awaitable[str]] | None = None,
+    notifier: Notifier | None = None,
 ) -> web.Application:
     """The USSD-over-HTTP routes for one DFSP's menu (``default_code`` is its short code),
-    with ``/health`` and, when given, Prometheus ``/metrics``."""
+    with ``/health``, and when given, Prometheus ``/metrics`` and the notify routes."""
     adapter = _UssdOverHttp(sessions, default_code, max_body, health or (lambda: ("green", "")))
     app = web.Application(client_max_size=max_body, middlewares=[error_middleware()])
     app.router.add_post("/ussd", adapter.ussd)
     app.router.add_post("/ussd/callback", adapter.callback)
     app.router.add_get("/health", adapter.health)
+    if notifier is not None:
+        notify = _Notify(notifier, max_body)
+        app.router.add_post("/notify/sms", notify.sms)
+        app.router.add_post("/notify/push", notify.push)
     if metrics is not None:
         exposition = metrics
 

@@ -182,6 +182,7 @@ class UssdGateway:
                 max_body=self.config.http_max_body,
                 health=self._health,
                 metrics=self.metrics_text,
+                notifier=self,
             )
             self._http = UssdHttpListener(app, self.config.http_host, self.config.http_port)
             await self._http.start()
