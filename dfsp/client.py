@@ -3,8 +3,11 @@
 One async method per route, answers as dataclasses with ``Money`` amounts, refusals as
 ``DfspError`` subclasses named after the API's error ids (``WrongPin`` ->
 ``WrongPinError`` with ``attempts_left``, ``InsufficientFunds`` ->
-``InsufficientFundsError`` with ``available``...). An id this client does not know is a
-plain ``DfspError`` carrying the id and the status.
+``InsufficientFundsError`` with ``available``, ``WeakPin`` -> ``WeakPinError`` with
+``reason``...). Every refusal by an account rule (the ids in ``ACCOUNT_RULE_IDS``:
+``NotSignatory``, ``AccountNotEmpty``...) is one ``AccountRuleError`` whose ``id`` the
+menus map to a screen text. An id this client does not know is a plain ``DfspError``
+carrying the id and the status.
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ class PinLockedError(DfspError):
 
 
 class WeakPinError(DfspError):
+    """``reason`` is the API's ``WeakPinReason`` value (``too_short``, ``one_digit``...)."""
+
     error_id = "WeakPin"
+
+    def __init__(self, message: str, *, reason: str, status: int = 400) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
 
 
 class UnknownCustomerError(DfspError):
@@ -100,12 +109,43 @@ class SendNotAllowedError(DfspError):
     error_id = "SendNotAllowed"
 
 
+# The AccountRuleViolation classes of dfsp.domain.accounts, by name (the API's ids).
+ACCOUNT_RULE_IDS: frozenset[str] = frozenset(
+    {
+        "AccountRuleViolation",
+        "InvalidAccountRequest",
+        "UnknownAccount",
+        "NotAccountHolder",
+        "NotSignatory",
+        "PrimaryAccountCannotClose",
+        "AccountNotEmpty",
+        "CommissionAccountRestricted",
+        "NoOtherAccount",
+        "TooManyAccounts",
+        "UnknownHolder",
+        "AlreadyHolder",
+        "TooManyHolders",
+        "LastSignatoryCannotBeRemoved",
+        "OwnerCannotBeRemoved",
+        "OwnerAlwaysSignatory",
+    }
+)
+
+
+class AccountRuleError(DfspError):
+    """An account rule refused the change (nothing changed); ``id`` says which rule."""
+
+    def __init__(self, message: str, *, id: str, status: int = 409) -> None:
+        if id not in ACCOUNT_RULE_IDS:
+            raise ValueError(f"{id!r} is not an account rule")
+        super().__init__(message, id=id, status=status)
+
+
 _PLAIN_ERRORS: dict[str, type[DfspError]] = {
     kind.error_id: kind
     for kind in (
         BadRequestError,
         PinLockedError,
-        WeakPinError,
         UnknownCustomerError,
         UnknownReceiverError,
         AlreadyRegisteredError,
@@ -129,6 +169,10 @@ def error_from(status: int, body: Any) -> DfspError:
         return InsufficientFundsError(message, available=available, status=status)
     if error_id == LimitExceededError.error_id:
         return LimitExceededError(message, limit=str(body["limit"]), status=status)
+    if error_id == WeakPinError.error_id:
+        return WeakPinError(message, reason=str(body.get("reason", "")), status=status)
+    if error_id in ACCOUNT_RULE_IDS:
+        return AccountRuleError(message, id=error_id, status=status)
     kind = _PLAIN_ERRORS.get(error_id)
     if kind is None:
         return DfspError(message, id=error_id, status=status)
@@ -179,6 +223,80 @@ class CustomerInfo:
             primary_account_id=body.get("primaryAccountId"),
             currency=body.get("currency"),
         )
+
+
+@dataclass(frozen=True)
+class HolderLine:
+    """One holder of an account, as account information lists them."""
+
+    customer_id: str
+    user_number: str
+    first_name: str
+    last_name: str
+    signatory: bool
+    owner: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> HolderLine:
+        return cls(
+            customer_id=body["customerId"],
+            user_number=body["userNumber"],
+            first_name=body["firstName"],
+            last_name=body["lastName"],
+            signatory=bool(body["signatory"]),
+            owner=bool(body["owner"]),
+        )
+
+
+@dataclass(frozen=True)
+class AccountPermissions:
+    """What the customer may do on the account (role rules apply on top)."""
+
+    view: bool  # balance and ministatement
+    invoice: bool
+    send: bool
+    manage: bool  # rename, close, holders, signatories
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account as one of its holders sees it (no balance)."""
+
+    account_id: str
+    name: str
+    currency: str
+    kind: str  # "regular" or "commission"
+    primary: bool  # this customer's primary account
+    permissions: AccountPermissions
+    holders: tuple[HolderLine, ...]
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AccountInfo:
+        rights = body["permissions"]
+        return cls(
+            account_id=body["accountId"],
+            name=body["name"],
+            currency=body["currency"],
+            kind=body["kind"],
+            primary=bool(body["primary"]),
+            permissions=AccountPermissions(
+                view=bool(rights["view"]),
+                invoice=bool(rights["invoice"]),
+                send=bool(rights["send"]),
+                manage=bool(rights["manage"]),
+            ),
+            holders=tuple(HolderLine.from_json(holder) for holder in body["holders"]),
+        )
+
+
+@dataclass(frozen=True)
+class AccountClosure:
+    customer_removed: bool  # it was the closer's last account: they are no longer a customer
+    left_without_account: tuple[str, ...]  # other holders' customer ids who now hold none
 
 
 @dataclass(frozen=True)
@@ -324,6 +442,80 @@ class DfspClient:
             for row in body["rows"]
         ]
 
+    # --- accounts and holders (every change takes the actor's PIN) ----------------------
+
+    async def accounts(self, customer_id: str) -> tuple[AccountInfo, ...]:
+        """The open accounts the customer holds, oldest first (no PIN, no balances)."""
+        body = await self._call("GET", f"/customers/{quote(customer_id, safe='')}/accounts")
+        return tuple(AccountInfo.from_json(account) for account in body["accounts"])
+
+    async def add_account(
+        self, customer_id: str, name: str, pin: str, *, primary: bool = False
+    ) -> AccountInfo:
+        path = f"/customers/{quote(customer_id, safe='')}/accounts"
+        body = await self._call("POST", path, {"name": name, "primary": primary, "pin": pin})
+        return AccountInfo.from_json(body)
+
+    async def rename_account(
+        self, customer_id: str, account_id: str, name: str, pin: str
+    ) -> AccountInfo:
+        request = {"customerId": customer_id, "name": name, "pin": pin}
+        body = await self._call("POST", _account_path(account_id, "rename"), request)
+        return AccountInfo.from_json(body)
+
+    async def make_primary(self, customer_id: str, account_id: str, pin: str) -> AccountInfo:
+        request = {"customerId": customer_id, "pin": pin}
+        body = await self._call("POST", _account_path(account_id, "primary"), request)
+        return AccountInfo.from_json(body)
+
+    async def close_account(self, customer_id: str, account_id: str, pin: str) -> AccountClosure:
+        request = {"customerId": customer_id, "pin": pin}
+        body = await self._call("POST", _account_path(account_id, "close"), request)
+        return AccountClosure(bool(body["customerRemoved"]), tuple(body["leftWithoutAccount"]))
+
+    async def add_holder(
+        self,
+        customer_id: str,
+        account_id: str,
+        holder_user_number: str,
+        pin: str,
+        *,
+        signatory: bool = False,
+    ) -> HolderLine:
+        request = {
+            "customerId": customer_id,
+            "holderUserNumber": holder_user_number,
+            "signatory": signatory,
+            "pin": pin,
+        }
+        body = await self._call("POST", _account_path(account_id, "holders"), request)
+        return HolderLine.from_json(body)
+
+    async def remove_holder(
+        self, customer_id: str, account_id: str, holder_id: str, pin: str
+    ) -> bool:
+        """Remove a holder; True when they now hold no account at all."""
+        path = _account_path(account_id, "holders", holder_id, "remove")
+        body = await self._call("POST", path, {"customerId": customer_id, "pin": pin})
+        return bool(body["leftWithoutAccount"])
+
+    async def set_signatory(
+        self, customer_id: str, account_id: str, holder_id: str, pin: str, *, signatory: bool
+    ) -> AccountInfo:
+        path = _account_path(account_id, "holders", holder_id, "signatory")
+        request = {"customerId": customer_id, "signatory": signatory, "pin": pin}
+        return AccountInfo.from_json(await self._call("POST", path, request))
+
+    # --- the customer's settings ----------------------------------------------------------
+
+    async def change_pin(self, customer_id: str, old_pin: str, new_pin: str) -> None:
+        path = f"/customers/{quote(customer_id, safe='')}/pin"
+        await self._call("POST", path, {"oldPin": old_pin, "newPin": new_pin})
+
+    async def set_language(self, customer_id: str, language: str) -> CustomerInfo:
+        path = f"/customers/{quote(customer_id, safe='')}/language"
+        return CustomerInfo.from_json(await self._call("PUT", path, {"language": language}))
+
     async def health(self) -> bool:
         body = await self._call("GET", "/health")
         return body.get("status") == "ok"
@@ -345,6 +537,10 @@ class DfspClient:
             if not isinstance(answer, dict):
                 raise DfspError("the answer is not a JSON object", id="BadAnswer", status=502)
             return answer
+
+
+def _account_path(account_id: str, *parts: str) -> str:
+    return "/".join(["/accounts", *(quote(part, safe="") for part in (account_id, *parts))])
 
 
 async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
