@@ -5,12 +5,22 @@
 shown before the PIN); ``send`` checks the PIN, the sender's tier limits and moves the
 money in one ledger transfer: the principal to the receiver's primary account (or, between
 one's own accounts, the chosen one) and the fee, as its own posting, into the DFSP's fee
-account. ``send`` is idempotent on its transfer id: a retry returns the same result.
+account. ``send`` is idempotent on its transfer id: a retry returns the same result. ``hold`` is
+``send`` in two phases (the funds held until the ledger executes or rejects the transfer):
+how a pending transaction is approved (``dfsp.invoices``).
 
-Every payment is a ledger transfer of kind ``p2p`` whose memo says who sent it, to whom,
-the principal and whether it stayed within the sender's own accounts (``PaymentMemo``):
-limit usage is computed from these transfers (``dfsp.domain.limits.usage_from``) and
+The same quote and send serve every kind of payment (``TransactionType``): ``p2p``; an
+invoice or an agent cash-out paid to a given account of the payee (``to_account_id``);
+an agent's cash-in. Each is a ledger transfer of that kind whose memo says who sent it,
+to whom, the principal and whether it stayed within the sender's own accounts: limit
+usage is computed from these transfers (``dfsp.domain.limits.usage_from``) and
 statements name the counterparty from them.
+
+Notices (``dfsp.domain.notices``), when a sink is given, are posted once the money has
+moved, keyed ``transfer:<id>:sender`` / ``transfer:<id>:receiver`` (a retry posts the
+same keys again; the sink keeps one): ``sent`` and ``received``, or ``cash_in`` to the
+customer of a cash-in, ``cash_out`` to the customer of a cash-out. An own-account
+transfer gets one ``sent``; the payee of an invoice is told by ``dfsp.invoices``.
 
 Concurrency: one sender's limit check and transfer are serialised within this process
 (a lock per sending customer, from a fixed set); across processes two sends racing for the last
@@ -31,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dfsp import store
 from dfsp.customers import Customers
+from dfsp.domain.accounts import AccountKind
 from dfsp.domain.customers import CustomerAccount
 from dfsp.domain.fees import FeeTable, Route, TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier
@@ -41,6 +52,7 @@ from dfsp.domain.limits import (
     usage_from,
     week_window,
 )
+from dfsp.domain.notices import Notice, NoticeSink
 from dfsp.domain.payments import (
     InvalidAmount,
     LimitExceeded,
@@ -64,7 +76,11 @@ from dfsp.domain.transfers import (
 from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
-PAYMENT_KIND = "p2p"
+PAYMENT_KIND = TransactionType.P2P.value
+# The ledger kinds of payments (their memo names the sender): what the limits count.
+PAYMENT_KINDS = frozenset(
+    kind.value for kind in TransactionType if kind is not TransactionType.BULK
+)
 FEE_NAME = "fee"
 MAX_STATEMENT_ROWS = 32
 SENDER_LOCKS = 64  # sends of customers sharing a lock queue behind each other
@@ -83,6 +99,7 @@ class Payments:
         clock: Clock,
         fee_account: str,
         tz: tzinfo = UTC,
+        notices: NoticeSink | None = None,
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
@@ -92,6 +109,7 @@ class Payments:
         self._clock = clock
         self._fee_account = fee_account
         self._tz = tz
+        self._notices = notices
         self._sender_locks = [asyncio.Lock() for _ in range(SENDER_LOCKS)]
 
     # --- send money -------------------------------------------------------------------
@@ -104,9 +122,11 @@ class Payments:
         amount: Money,
         *,
         to_account_id: str | None = None,
+        kind: TransactionType = TransactionType.P2P,
     ) -> SendQuote:
-        """The receiver's name and the fees; ``to_account_id`` picks one of one's own
-        accounts when the receiver is the sender (default: their primary account)."""
+        """The receiver's name and the fees of a ``kind`` payment. ``to_account_id`` picks
+        the account paid: one of one's own accounts when the receiver is the sender
+        (default: their primary account), or one the receiver holds (an invoice's)."""
         if amount.minor <= 0:
             raise InvalidAmount("the amount must be above zero")
         sender = await self._customers.customer(sender_customer_id)
@@ -134,32 +154,80 @@ class Payments:
             receiver_name=f"{receiver.first_name} {receiver.last_name}",
             receiver_account_id=target.id,
             receiver_ledger_account_id=target.ledger_account_id,
-            quote=self._fees.quote(TransactionType.P2P, amount, route),
+            quote=self._fees.quote(kind, amount, route),
+            to_account_id=to_account_id,
         )
 
     async def send(self, quote: SendQuote, pin: Pin | str, transfer_id: str) -> SendResult:
         """Pay the quote after the PIN and the limits; a retry with the same transfer id
         returns the first result (it never pays twice)."""
-        await self._customers.check_pin(quote.sender_customer_id, pin)
-        fresh = await self.quote_send(
-            quote.sender_customer_id,
-            quote.sender_account_id,
-            quote.receiver_user_number,
-            quote.amount,
-            to_account_id=quote.receiver_account_id if quote.own_accounts else None,
-        )
-        if fresh != quote:
-            raise QuoteChanged("the receiver or the fees changed: check the new quote")
+        await self._confirm(quote, pin)
         async with self._sender_lock(quote.sender_customer_id):
             if not await self._exists(transfer_id):
                 await self._check_limits(quote)
             transfer = await self._ledger.transfer_now(
                 transfer_id,
                 _postings(quote, self._fee_account),
-                kind=PAYMENT_KIND,
+                kind=quote.quote.kind.value,
                 memo=_memo(quote),
             )
+        if transfer.state is TransferState.EXECUTED and self._notices is not None:
+            await self._notices.post(await self.notices_of(quote, transfer.id))
         return SendResult(transfer.state, transfer.id, quote.receiver_name, quote.amount, quote.fee)
+
+    async def hold(
+        self,
+        quote: SendQuote,
+        pin: Pin | str,
+        transfer_id: str,
+        *,
+        expires_at: datetime,
+        memo: Mapping[str, Any] | None = None,
+    ) -> Transfer:
+        """``send`` in two phases: after the PIN and the limits, hold the funds in a
+        prepared ledger transfer until ``expires_at``; the caller executes or rejects it
+        (``Ledger.execute`` / ``Ledger.reject``). A retry returns the same transfer, in
+        whatever state it is now; nothing is posted (the caller tells, once executed)."""
+        await self._confirm(quote, pin)
+        async with self._sender_lock(quote.sender_customer_id):
+            if not await self._exists(transfer_id):
+                await self._check_limits(quote)
+            return await self._ledger.prepare(
+                transfer_id,
+                _postings(quote, self._fee_account),
+                kind=quote.quote.kind.value,
+                expires_at=expires_at,
+                memo={**_memo(quote), **(memo or {})},
+            )
+
+    async def notices_of(self, quote: SendQuote, transfer_id: str) -> list[Notice]:
+        """What the sender and the receiver of an executed payment are told (the
+        balances read now); the payee of an invoice is told by ``dfsp.invoices``."""
+        kind = quote.quote.kind
+        sent = await self._available(quote.sender_ledger_account_id)
+        amount, fee = _text(quote.amount), _text(quote.fee)
+        if kind is TransactionType.CASH_OUT:
+            args = {"amount": amount, "fee": fee, "agent": quote.receiver_name, "balance": sent}
+            notices = [
+                Notice(f"transfer:{transfer_id}:sender", quote.sender_customer_id, "cash_out", args)
+            ]
+        else:
+            args = {"amount": amount, "fee": fee, "receiver": quote.receiver_name, "balance": sent}
+            notices = [
+                Notice(f"transfer:{transfer_id}:sender", quote.sender_customer_id, "sent", args)
+            ]
+        if quote.own_accounts or kind is TransactionType.INVOICE:
+            return notices
+        received = await self._available(quote.receiver_ledger_account_id)
+        credit = _text(quote.quote.credit)
+        key, receiver = f"transfer:{transfer_id}:receiver", quote.receiver_customer_id
+        if kind is TransactionType.CASH_IN:
+            args = {"amount": credit, "agent": quote.sender_name, "balance": received}
+            notices.append(Notice(key, receiver, "cash_in", args))
+        else:
+            args = {"amount": credit, "sender": quote.sender_name, "balance": received}
+            notices.append(Notice(key, receiver, "received", args))
+        return notices
 
     # --- balance and statement ---------------------------------------------------------
 
@@ -189,19 +257,37 @@ class Payments:
     async def _target(
         self, receiver_id: str, sender_id: str, source: CustomerAccount, to_account_id: str | None
     ) -> CustomerAccount:
-        accounts = await self._customers.accounts_of(receiver_id)
-        if receiver_id != sender_id:
-            primary = next((a for a in accounts if a.primary), None)
-            if primary is None:
-                raise UnknownReceiver(receiver_id)
-            return primary
         chosen = next(
-            (a for a in accounts if a.id == to_account_id or (to_account_id is None and a.primary)),
+            (
+                a
+                for a in await self._customers.accounts_of(receiver_id)
+                if a.id == to_account_id or (to_account_id is None and a.primary)
+            ),
             None,
         )
-        if chosen is None or chosen.id == source.id:
+        if receiver_id != sender_id:
+            if chosen is None or chosen.kind is not AccountKind.REGULAR:
+                raise UnknownReceiver(receiver_id)
+        elif chosen is None or chosen.id == source.id:
             raise SendNotAllowed(source.id, "choose another of your accounts")
         return chosen
+
+    async def _confirm(self, quote: SendQuote, pin: Pin | str) -> None:
+        """The PIN is right and the quote still holds."""
+        await self._customers.check_pin(quote.sender_customer_id, pin)
+        fresh = await self.quote_send(
+            quote.sender_customer_id,
+            quote.sender_account_id,
+            quote.receiver_user_number,
+            quote.amount,
+            to_account_id=quote.to_account_id,
+            kind=quote.quote.kind,
+        )
+        if fresh != quote:
+            raise QuoteChanged("the receiver or the fees changed: check the new quote")
+
+    async def _available(self, ledger_account_id: str) -> str:
+        return _text((await self._ledger.balance(ledger_account_id))[1])
 
     async def _viewable(self, customer_id: str, account_id: str, pin: Pin | str) -> CustomerAccount:
         await self._customers.check_pin(customer_id, pin)
@@ -245,7 +331,7 @@ class Payments:
         )
         query = select(store.TransferRow).where(
             store.TransferRow.id.in_(debited),
-            store.TransferRow.kind == PAYMENT_KIND,
+            store.TransferRow.kind.in_(PAYMENT_KINDS),
             store.TransferRow.created_at >= since,
         )
         async with self._reading() as session:
@@ -283,6 +369,10 @@ def _postings(quote: SendQuote, fee_account: str) -> list[Posting]:
         postings.append(Posting(source, fee_account, quote.quote.total_fees.minor))
     assert sum(p.amount_minor for p in postings) == quote.total.minor, "a payment loses money"
     return postings
+
+
+def _text(amount: Money) -> str:
+    return f"{amount.screen_text()} {amount.currency}"
 
 
 def _memo(quote: SendQuote) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class SendQuote:
     receiver_account_id: str
     receiver_ledger_account_id: str
     quote: Quote
+    to_account_id: str | None = None  # the account asked for, if not the receiver's primary
 
     @property
     def own_accounts(self) -> bool:

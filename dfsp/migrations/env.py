@@ -16,6 +16,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import dfsp.customer_store  # noqa: F401  (registers the customer tables on Base)
+import dfsp.invoice_store as invoice_store  # noqa: F401  (registers the invoices table on Base)
 from dfsp import notification_store  # noqa: F401  (registers the notice outbox on Base)
 from dfsp.store import Base, create_store_engine
 
