@@ -133,6 +133,12 @@ class DfspService:
                 float_account=FLOAT_ACCOUNT,
                 currency=currency,
             )
+            notifications = Notifications(
+                sessions,
+                customers,
+                gateway_url=self.gateway_url,
+                short_code=f"*{self.settings.short_code}#",
+            )
             payments = Payments(
                 sessions,
                 ledger,
@@ -141,12 +147,7 @@ class DfspService:
                 tiers=demo_tier_table(),
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
-            )
-            notifications = Notifications(
-                sessions,
-                customers,
-                gateway_url=self.gateway_url,
-                short_code=f"*{self.settings.short_code}#",
+                notices=notifications,
             )
             runner = web.AppRunner(dfsp_app(customers, payments), access_log=None)
             await runner.setup()

@@ -18,6 +18,7 @@ from tests.e2e.carrier import bound, carrier_network, overrides
 from tests.support import asyncio_test
 from ussdloop.compose import build_gateway, gateway_config, start_network
 from ussdloop.config import load_network
+from ussdloop.money import Money
 
 
 async def eventually(
@@ -153,5 +154,45 @@ async def test_a_notice_posted_to_the_dfsp_reaches_the_customers_phone(tmp_path:
             texts = await eventually(lambda: inbox(http, control, "256700000065"))
         assert texts == ["Hamim Ali vous a envoyé 10 USD. Solde 1010 USD."]
         assert await dfsp1.notifications.delivered() == 1
+    finally:
+        await carrier.running.stop()
+
+
+@asyncio_test
+async def test_a_payment_tells_the_sender_and_the_receiver_by_sms(tmp_path: Path) -> None:
+    network = load_network(environ=overrides())
+    carrier = await start_network(network, any_port=True, data_dir=tmp_path / "var")
+    try:
+        await bound(carrier)
+        dfsp1 = carrier.dfsps["dfsp1"]
+        customers, payments = dfsp1.customers, dfsp1.payments
+        assert customers is not None and payments is not None
+        people = []
+        for n, (first, last) in enumerate([("Hamim", "Ali"), ("Kani", "Moe")], 66):
+            people.append(
+                await customers.register(
+                    msisdn=f"+2567000000{n}",
+                    first_name=first,
+                    last_name=last,
+                    date_of_birth="1990-04-25",
+                    national_id=f"NT00{n}",
+                    account_name="main",
+                    role="customer",
+                    pin="2468",
+                )
+            )
+        hamim, kani = people
+        [account] = [a for a in await customers.accounts_of(hamim.id) if a.primary]
+        quote = await payments.quote_send(
+            hamim.id, account.id, str(kani.user_number), Money.parse("10", "USD")
+        )
+        await payments.send(quote, "2468", "e2e-pay-1")
+
+        control = f"http://127.0.0.1:{carrier.sim.control.port}"
+        async with aiohttp.ClientSession() as http:
+            sender = await eventually(lambda: inbox(http, control, "256700000066"))
+            receiver = await eventually(lambda: inbox(http, control, "256700000067"))
+        assert sender == ["You sent 10 USD to Kani Moe. Fee 1 USD. Balance 989 USD."]
+        assert receiver == ["You received 10 USD from Hamim Ali. Balance 1010 USD."]
     finally:
         await carrier.running.stop()
