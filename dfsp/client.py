@@ -369,11 +369,16 @@ class DfspClient:
         account_name: str = "main",
         role: str = "customer",
         language: str = "en",
+        user_number: str | None = None,
     ) -> CustomerInfo:
+        """Register a customer; ``user_number`` asks for that number (when the person has
+        one already), by default the DFSP allocates one."""
+        chosen = {} if user_number is None else {"userNumber": user_number}
         body = await self._call(
             "POST",
             "/customers",
-            {
+            chosen
+            | {
                 "msisdn": msisdn,
                 "firstName": first_name,
                 "lastName": last_name,

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from dfsp.client import DfspClient
 from dfsp.service import DfspService, listener_url
 from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
@@ -19,11 +22,16 @@ from gateway.ussd.records import SessionTimers
 from gateway.ussd.service import GatewayConfig, UssdGateway
 from gateway.ussd.stores import RedisSessionStore, SessionStore
 from gateway.ussd_menus.demo import demo_menu
+from gateway.ussd_menus.dfsp_menu import dfsp_menu
 from gateway.ussd_menus.engine import MenuEngine
+from gateway.ussd_menus.journeys.common import MenuContext
+from gateway.ussd_menus.screens import Menu
 from simulators.modem.at_modem import AtModemServer
 from simulators.modem.control_api import ControlServer
 from simulators.modem.service import EsmeAccount, Simulator, SimulatorConfig
 from ussdloop.config import ConfigError, DfspSettings, Listener, NetworkConfig
+
+DFSP_CALL_TIMEOUT = 10.0  # seconds for one DFSP API call (the menu's application timer is 15)
 
 
 def simulator_config(network: NetworkConfig, *, any_port: bool = False) -> SimulatorConfig:
@@ -129,10 +137,22 @@ def _named(key: str, build: Callable[[], object]) -> None:
         raise ConfigError(key, str(error)) from None
 
 
-def build_gateway(config: GatewayConfig, **kwargs: Any) -> UssdGateway:
-    """A gateway serving the demo menu (the DFSP menus arrive with the DFSP core)."""
-    engine = MenuEngine(demo_menu(), limits=config.carrier_dialect.limits)
+def build_gateway(config: GatewayConfig, menu: Menu | None = None, **kwargs: Any) -> UssdGateway:
+    """A gateway serving ``menu`` (the engine's demo menu when none is given)."""
+    engine = MenuEngine(menu or demo_menu(), limits=config.carrier_dialect.limits)
     return UssdGateway(config, engine, **kwargs)
+
+
+def dfsp_menu_of(network: NetworkConfig, name: str, dfsp_url: str, running: Running) -> Menu:
+    """The DFSP menu of ``name``'s gateway, calling the DFSP API at ``dfsp_url``; its HTTP
+    client session is closed when ``running`` stops (after the gateway)."""
+    settings = _dfsp(network, name)
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=DFSP_CALL_TIMEOUT))
+    running.started(http.close)
+    context = MenuContext(
+        DfspClient(dfsp_url, http), dfsp_name=name, short_code=settings.short_code
+    )
+    return dfsp_menu(context)
 
 
 def _session_store(setting: str, dfsp: str) -> SessionStore | None:
@@ -229,12 +249,22 @@ async def start_gateway(
     *,
     smpp_port: int | None = None,
     any_port: bool = False,
+    dfsp_url: str | None = None,
+    demo: bool = False,
 ) -> UssdGateway:
+    """The gateway of DFSP ``name``, serving its DFSP menu (the DFSP API at ``dfsp_url``,
+    by default the configured one), or the engine's demo menu when ``demo``."""
     config = gateway_config(network, name, smpp_port=smpp_port, any_port=any_port)
+    menu = None
+    if not demo:
+        url = dfsp_url or listener_url(_dfsp(network, name).api)
+        if url is None:
+            raise ConfigError(f"dfsps.{name}.api.port", "the gateway needs the DFSP API's port")
+        menu = dfsp_menu_of(network, name, url, running)
     store = _session_store(network.dfsps[name].gateway.session_store, name)
     if store is not None:
         running.started(store.close)
-    gateway = build_gateway(config, store=store)
+    gateway = build_gateway(config, menu, store=store)
     await gateway.start()
     running.started(gateway.stop)
     host = config.http_host
@@ -275,7 +305,12 @@ async def start_network(
                 network, name, running, any_port=any_port, data_dir=data_dir
             )
             gateways[name] = await start_gateway(
-                network, name, running, smpp_port=port, any_port=any_port
+                network,
+                name,
+                running,
+                smpp_port=port,
+                any_port=any_port,
+                dfsp_url=dfsps[name].base_url,
             )
             http_port = gateways[name].http_port  # its real port (any_port: a free one)
             url = http_port and listener_url(Listener(gateways[name].config.http_host, http_port))
@@ -290,13 +325,16 @@ async def start_network(
 async def start_carrier_network(
     network: NetworkConfig, *, any_port: bool = False
 ) -> CarrierNetwork:
-    """The carrier side of SPEC section 7 alone (simulator and gateways), in this process."""
+    """The carrier side of SPEC section 7 alone (simulator and gateways serving the demo
+    menu), in this process."""
     running = Running()
     try:
         sim = await start_simulator(network, running, any_port=any_port)
         port = sim.simulator.smpp_port
         gateways = {
-            name: await start_gateway(network, name, running, smpp_port=port, any_port=any_port)
+            name: await start_gateway(
+                network, name, running, smpp_port=port, any_port=any_port, demo=True
+            )
             for name in network.dfsps
         }
     except BaseException:

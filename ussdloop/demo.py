@@ -1,8 +1,10 @@
 """``ussdloop demo``: start the network on free ports and play stories from handsets.
 
-Every screen travels handset -> simulator -> SMPP -> gateway -> menu and back, and is
-printed as the phone shows it. The run exits 0 only if every story ended as expected,
-and names the story and the screen that did not otherwise.
+Every screen travels handset -> simulator -> SMPP -> gateway -> DFSP menu -> DFSP API
+and back, and is printed as the phone shows it: customers open accounts, add a holder,
+send money with the fee shown before the PIN, check a balance and a ministatement. The
+run exits 0 only if every story ended as expected, and names the story and the screen
+that did not otherwise.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from ussdloop.config import NetworkConfig
 
 @dataclass(frozen=True)
 class Step:
-    send: str  # the dial string first, then the answers
+    send: str  # the dial string first, then the answers; "{name}" is a value kept earlier
     expect: str  # text the screen must contain
+    keep: str = ""  # keep the screen's "User number: N" as this name for later steps
 
 
 @dataclass(frozen=True)
@@ -32,42 +35,74 @@ class Story:
     steps: tuple[Step, ...]
 
 
+PIN = "4071"
+
+
+def _on_board(code: str, first: str, last: str, born: str, national_id: str) -> tuple[Step, ...]:
+    return (
+        Step(code, "1. Open Account"),
+        Step("1", "Enter your user number"),
+        Step("1", "Enter first name"),
+        Step(first, "Enter last name"),
+        Step(last, "Enter date of birth"),
+        Step(born, "Enter national id"),
+        Step(national_id, "Enter account name:"),
+        Step("main", "Choose role:"),
+        Step("1", "Enter PIN:"),
+        Step(PIN, "Account created!", keep=first.lower()),
+        Step("0", f"Welcome {first} {last}!"),
+    )
+
+
 def stories(network: NetworkConfig) -> list[Story]:
-    codes = [f"*{dfsp.short_code}#" for dfsp in network.dfsps.values()]
-    first, second = codes[0], codes[-1]
+    code = f"*{next(iter(network.dfsps.values())).short_code}#"
     return [
         Story(
-            f"Amani walks the demo menu on {first} in English (GSM 7-bit screens)",
-            "256700000001",
-            (
-                Step(first, "Welcome to ussdloop demo"),
-                Step("1", "Enter your name:"),
-                Step("Amani", "Enter a number from 1 to 99:"),
-                Step("42", "Send 42 to Amani?"),
-                Step("2", "Done: Amani 42"),
-            ),
+            f"Amina opens an account on {code}",
+            "256700000004",
+            _on_board(code, "Amina", "Ruiz", "1984-03-09", "NI1004"),
         ),
         Story(
-            f"Zoë switches to French on {second} (UCS-2 screens, 80 characters)",
-            "256700000002",
-            (
-                Step(second, "Welcome to ussdloop demo"),
-                Step("3", "1. English"),
-                Step("2", "Bienvenue dans la démo ussdloop"),
-                Step("1", "Entrez votre prénom"),
-                Step("Zoë", "Entrez un nombre de 1 à 99"),
-                Step("7", "Envoyer 7 à Zoë ?"),
-                Step("2", "Reçu : Zoë 7"),
-            ),
-        ),
-        Story(
-            f"Juma pages through a long list on {first} with 98. More",
+            f"Tadeo opens an account on {code} and adds his wife Amina as a signatory",
             "256700000003",
             (
-                Step(first, "Welcome to ussdloop demo"),
-                Step("2", "98. More"),
-                Step("98", "98. More"),
-                Step("12", "12 x 12 = 144"),
+                *_on_board(code, "Tadeo", "Ruiz", "1981-07-21", "NI1003"),
+                Step("4", "Select which action you would like to take:"),
+                Step("5", "Enter account holder identifier:"),
+                Step("{amina}", "Add Amina Ruiz as account holder."),
+                Step("2", "Enter PIN"),
+                Step(PIN, "Amina Ruiz added as signatory account holder"),
+                Step("0", "Welcome Tadeo Ruiz!"),
+                Step("4", "Select which action"),
+                Step("4", "Amina Ruiz (signatory)"),
+            ),
+        ),
+        Story(
+            f"Kani opens an account on {code}",
+            "256700000002",
+            _on_board(code, "Kani", "Moe", "1995-12-01", "NI1002"),
+        ),
+        Story(
+            f"Hamim opens an account on {code} and sends Kani 25 USD, the fee shown first",
+            "256700000001",
+            (
+                *_on_board(code, "Hamim", "Ali", "1990-05-17", "NI1001"),
+                Step("1", "Enter destination number"),
+                Step("{kani}", "Destination name: Kani Moe"),
+                Step("25", "Amount: 25 USD\nLocal fee: 1 USD\nTotal: 26 USD"),
+                Step(PIN, "Status: executed"),
+            ),
+        ),
+        Story(
+            f"Kani checks her balance and ministatement on {code}",
+            "256700000002",
+            (
+                Step(code, "Welcome Kani Moe!"),
+                Step("6", "Enter your PIN"),
+                Step(PIN, "Balance: 1025 USD"),
+                Step("0", "Welcome Kani Moe!"),
+                Step("7", "Enter your PIN to confirm ministatement request."),
+                Step(PIN, "Hamim Ali;25.00;"),
             ),
         ),
     ]
@@ -89,8 +124,9 @@ async def _play_demo(network: NetworkConfig, out: TextIO, data_dir: str) -> int:
         for endpoint in carrier.running.endpoints:
             print(f"  {endpoint}", file=out)
         failures = 0
+        kept: dict[str, str] = {}
         for story in stories(network):
-            failures += not await play(carrier.simulator.network, story, out)
+            failures += not await play(carrier.simulator.network, story, out, kept)
         verdict = "all stories ended as expected" if not failures else f"{failures} failed"
         print(f"\nDemo: {verdict}.", file=out, flush=True)
         return 1 if failures else 0
@@ -98,15 +134,19 @@ async def _play_demo(network: NetworkConfig, out: TextIO, data_dir: str) -> int:
         await carrier.running.stop()
 
 
-async def play(network: MobileNetwork, story: Story, out: TextIO) -> bool:
+async def play(network: MobileNetwork, story: Story, out: TextIO, kept: dict[str, str]) -> bool:
+    """Play ``story``; ``kept`` holds the values steps keep (user numbers) across stories."""
     print(f"\n== {story.title}\n   phone {story.msisdn}", file=out, flush=True)
     handset = network.handset(story.msisdn)
     for number, step in enumerate(story.steps, 1):
+        send = step.send.format_map(kept)
         if number == 1:
-            screen = await handset.dial(step.send)
+            screen = await handset.dial(send)
         else:
-            screen = await handset.reply(step.send)
-        _show(out, step.send, screen)
+            screen = await handset.reply(send)
+        _show(out, send, screen)
+        if step.keep:
+            kept[step.keep] = _user_number(screen.text)
         if step.expect not in screen.text:
             print(
                 f"   FAILED at screen {number}: expected {step.expect!r}, got {screen.text!r}",
@@ -116,7 +156,16 @@ async def play(network: MobileNetwork, story: Story, out: TextIO) -> bool:
             if screen.expects_reply:
                 await handset.cancel()
             return False
+    if screen.expects_reply:  # the person hangs up on the last screen
+        await handset.cancel()
     return True
+
+
+def _user_number(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("User number: "):
+            return line.removeprefix("User number: ").strip()
+    return ""
 
 
 def _show(out: TextIO, sent: str, screen: Screen) -> None:

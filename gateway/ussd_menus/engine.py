@@ -36,6 +36,7 @@ from gateway.ussd_menus.screens import (
     MORE_KEY,
     Dialogue,
     FinalScreen,
+    Go,
     InputScreen,
     Invalid,
     Label,
@@ -172,8 +173,17 @@ class MenuEngine:
     def _go(self, dialogue: Dialogue, target: Next) -> Reply:
         if isinstance(target, Reply):
             return self._handler_reply(target)
-        self._screen(target)
+        if isinstance(target, Invalid):
+            return self._wrong(dialogue, target.message)
         nav = dialogue.state[STATE_KEY]
+        if isinstance(target, Go):
+            home = target.home or target.screen
+            self._screen(home)
+            self._screen(target.screen)
+            nav["home"], nav["screen"] = home, target.screen
+            nav["stack"] = [] if target.screen == home else [home]
+            return self._draw(dialogue, start=0)
+        self._screen(target)
         if target == nav["home"]:
             nav["stack"] = []
         elif target != nav["screen"]:

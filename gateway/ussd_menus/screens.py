@@ -10,9 +10,11 @@ message id, a ``Msg`` with format arguments, or a function of the dialogue retur
 - ``FinalScreen``: the dialogue ends on it.
 
 Handlers are ``async def handler(dialogue, value) -> Next``: they may call services,
-store JSON values in ``dialogue.state``, and return the next screen's name or a final
-``Reply``. Everything a menu cannot get wrong at run time is checked when the ``Menu``
-is built, with an error that names the screen.
+store JSON values in ``dialogue.state``, and return the next screen's name, ``Go`` (a
+screen that also becomes the new home, e.g. the home menu once a phone has registered),
+``Invalid`` (the same screen again under an error line, as a validator would: a wrong
+PIN the service refused) or a final ``Reply``. Everything a menu cannot get wrong at
+run time is checked when the ``Menu`` is built, with an error that names the screen.
 """
 
 from __future__ import annotations
@@ -62,9 +64,17 @@ class Invalid:
     message: str | Msg
 
 
-Next: TypeAlias = str | Reply  # the next screen's name, or a final reply
+@dataclass(frozen=True)
+class Go:
+    """Go to ``screen`` and make ``home`` (default: ``screen``) what ``0. Home`` returns to."""
+
+    screen: str
+    home: str | None = None
+
+
+Next: TypeAlias = str | Go | Invalid | Reply  # the next screen, a re-prompt, or a final reply
 Handler: TypeAlias = Callable[[Dialogue, Any], Awaitable[Next]]
-Opening: TypeAlias = Callable[[Dialogue], Awaitable[Next]]
+Opening: TypeAlias = Callable[[Dialogue], Awaitable[str | Reply]]
 Validator: TypeAlias = Callable[[str], Any]  # the parsed value, or Invalid
 TextSource: TypeAlias = str | Msg | Callable[[Dialogue], Msg]  # a str is a message id
 Label: TypeAlias = str | Msg

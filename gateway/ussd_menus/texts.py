@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from gateway.ussd_menus.dfsp_texts import DFSP_ENGLISH, DFSP_FRENCH
+
 DEFAULT_LANGUAGE: Final = "en"
 
 _ENGLISH: Final[Mapping[str, str]] = {
@@ -82,13 +84,16 @@ _FRENCH: Final[Mapping[str, str]] = {
     "demo.goodbye": "Au revoir",
 }
 
-TEXTS: Final[Mapping[str, Mapping[str, str]]] = {"en": _ENGLISH, "fr": _FRENCH}
+TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
+    "en": {**_ENGLISH, **DFSP_ENGLISH},
+    "fr": {**_FRENCH, **DFSP_FRENCH},
+}
 LANGUAGES: Final = tuple(TEXTS)
 
 
 def has_text(message_id: str) -> bool:
     """Whether ``message_id`` exists (every id exists in English, the fallback)."""
-    return message_id in _ENGLISH
+    return message_id in TEXTS[DEFAULT_LANGUAGE]
 
 
 def translate(message_id: str, language: str, args: Mapping[str, object] | None = None) -> str:
@@ -97,7 +102,7 @@ def translate(message_id: str, language: str, args: Mapping[str, object] | None 
     Raises KeyError for an id that does not exist or a format argument that is missing:
     both are mistakes in a menu, which the engine turns into the "not available" screen.
     """
-    template = TEXTS.get(language, _ENGLISH).get(message_id)
+    template = TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE]).get(message_id)
     if template is None:
-        template = _ENGLISH[message_id]
+        template = TEXTS[DEFAULT_LANGUAGE][message_id]
     return template.format_map(args or {})

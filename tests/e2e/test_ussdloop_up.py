@@ -84,7 +84,7 @@ def test_up_serves_a_dialogue_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
             if screen["expectsReply"]:
                 break
             time.sleep(0.1)
-        assert str(screen["screen"]).startswith("Welcome to ussdloop demo")
+        assert str(screen["screen"]).startswith("Welcome to dfsp1!")
         process.send_signal(signal.SIGTERM)
         _, log = process.communicate(timeout=30)
     finally:

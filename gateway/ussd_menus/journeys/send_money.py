@@ -1,0 +1,128 @@
+"""Send money (SPEC sections 1 and 2): destination, amount, the fees before the PIN, the
+result.
+
+``Enter destination number`` -> ``Destination name: <first> <last>`` with the currency
+and ``Enter USD amount:`` -> ``Amount``, ``Local fee``, ``Total`` and ``Enter PIN`` ->
+``Status: executed`` with the receiver, amount and fee. The transfer id is chosen with
+the quote, so answering the PIN screen again (after a wrong PIN, or a retry after a
+lost answer) can never pay twice. A refusal after the PIN says what to do: the amount
+available, the limit reached, the attempts left.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dfsp.client import DfspError, SendQuote, money_json
+from gateway.ussd_menus.journeys.common import (
+    MenuContext,
+    account_id,
+    currency,
+    me,
+    parse_amount,
+    refusal,
+    retry_or_problem,
+    screen_amount,
+    show_problem,
+    valid_amount_text,
+    valid_pin,
+    valid_user_number,
+)
+from gateway.ussd_menus.screens import (
+    BACK_AT_0,
+    HOME,
+    HOME_BACK,
+    Dialogue,
+    InputScreen,
+    Invalid,
+    Msg,
+    Next,
+    OptionsScreen,
+    Screen,
+)
+
+
+def _quote(dialogue: Dialogue) -> dict[str, Any]:
+    value: dict[str, Any] = dialogue.state["send"]
+    return value
+
+
+def _amount_prompt(dialogue: Dialogue) -> Msg:
+    send = _quote(dialogue)
+    return Msg(
+        "dfsp.send.ask_amount", {"name": send["receiver_name"], "currency": send["currency"]}
+    )
+
+
+def _confirm_text(dialogue: Dialogue) -> Msg:
+    return Msg("dfsp.send.confirm", _quote(dialogue)["shown"])
+
+
+def _done_text(dialogue: Dialogue) -> Msg:
+    return Msg("dfsp.send.done", _quote(dialogue)["result"])
+
+
+def screens(ctx: MenuContext) -> dict[str, Screen]:
+    async def destination(dialogue: Dialogue, user_number: Any) -> Next:
+        try:
+            receiver = await ctx.client.customer_by_user_number(user_number)
+        except DfspError as error:
+            return show_problem(dialogue, refusal(ctx, error))
+        dialogue.state["send"] = {
+            "receiver": user_number,
+            "receiver_name": receiver.name,
+            "currency": currency(dialogue),
+        }
+        return "send.amount"
+
+    async def amount(dialogue: Dialogue, text: Any) -> Next:
+        send = _quote(dialogue)
+        value = parse_amount(text, send["currency"])
+        if isinstance(value, Invalid):
+            return value
+        try:
+            quote = await ctx.client.quote_send(
+                me(dialogue)["id"], account_id(dialogue), send["receiver"], value
+            )
+        except DfspError as error:
+            return show_problem(dialogue, refusal(ctx, error))
+        send["quote"] = quote.to_json() | {
+            "receiverName": quote.receiver_name,
+            "total": money_json(quote.total),
+        }
+        send["transfer_id"] = ctx.new_id()
+        send["shown"] = {
+            "amount": screen_amount(quote.amount),
+            "fee": screen_amount(quote.fee),
+            "total": screen_amount(quote.total),
+        }
+        return "send.confirm"
+
+    async def pay(dialogue: Dialogue, pin: Any) -> Next:
+        send = _quote(dialogue)
+        quote = SendQuote.from_json(send["quote"])
+        try:
+            result = await ctx.client.send(quote, pin, send["transfer_id"])
+        except DfspError as error:
+            return retry_or_problem(ctx, dialogue, error)
+        send["result"] = {
+            "status": result.status,
+            "name": result.receiver_name,
+            "amount": screen_amount(result.amount),
+            "fee": screen_amount(result.fee),
+        }
+        return "send.done"
+
+    return {
+        "send.destination": InputScreen(
+            "dfsp.send.ask_destination", valid_user_number, destination, nav=HOME_BACK
+        ),
+        "send.amount": InputScreen(
+            _amount_prompt,
+            valid_amount_text,
+            amount,
+            nav=(BACK_AT_0,),
+        ),
+        "send.confirm": InputScreen(_confirm_text, valid_pin, pay, nav=HOME_BACK),
+        "send.done": OptionsScreen(_done_text, nav=(HOME,)),
+    }
