@@ -18,8 +18,9 @@ cannot send); the customer pays the agent's fee both ways (``dfsp.domain.fees``)
 from __future__ import annotations
 
 from dfsp.customers import Customers
-from dfsp.domain.customers import CustomerRole
+from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.fees import TransactionType
+from dfsp.domain.identifiers import InvalidIdentifier, UserNumber
 from dfsp.domain.invoices import BuyerIsPayee, Invoice, InvoiceKind, NotAgent
 from dfsp.domain.payments import SendQuote, SendResult
 from dfsp.domain.pins import Pin
@@ -42,17 +43,16 @@ class Cash:
         amount: Money,
     ) -> SendQuote:
         """The customer's name and the cash-in fee (kept back from what they receive)."""
-        await self._require_agent(agent_customer_id)
-        quote = await self._payments.quote_send(
+        agent = await self._require_agent(agent_customer_id)
+        if _same_user_number(str(agent.user_number), customer_user_number):
+            raise BuyerIsPayee(customer_user_number)
+        return await self._payments.quote_send(
             agent_customer_id,
             agent_account_id,
             customer_user_number,
             amount,
             kind=TransactionType.CASH_IN,
         )
-        if quote.own_accounts:
-            raise BuyerIsPayee(customer_user_number)
-        return quote
 
     async def cash_in(self, quote: SendQuote, agent_pin: Pin | str, transfer_id: str) -> SendResult:
         """Pay the cash-in quote after the agent's PIN and limits; idempotent on the
@@ -74,6 +74,15 @@ class Cash:
             InvoiceKind.CASH_OUT, agent_customer_id, agent_account_id, customer_user_number, amount
         )
 
-    async def _require_agent(self, customer_id: str) -> None:
-        if (await self._customers.customer(customer_id)).role is not CustomerRole.AGENT:
+    async def _require_agent(self, customer_id: str) -> Customer:
+        customer = await self._customers.customer(customer_id)
+        if customer.role is not CustomerRole.AGENT:
             raise NotAgent(customer_id)
+        return customer
+
+
+def _same_user_number(number: str, typed: str) -> bool:
+    try:
+        return str(UserNumber.parse(typed)) == number
+    except InvalidIdentifier:
+        return False  # not a user number: the quote says so

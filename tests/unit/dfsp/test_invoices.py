@@ -68,9 +68,13 @@ def test_a_non_signatory_invoices_but_never_from_a_commission_or_foreign_account
     with pytest.raises(InvoiceAccountNotAllowed):
         check_payee(InvoiceKind.INVOICE, "m", merchant, "a", None, None)
     with pytest.raises(InvoiceAccountNotAllowed):
-        check_payee(InvoiceKind.CASH_OUT, "g", CustomerRole.AGENT, "c", AccountKind.COMMISSION, SIGNATORY)
+        check_payee(
+            InvoiceKind.CASH_OUT, "g", CustomerRole.AGENT, "c", AccountKind.COMMISSION, SIGNATORY
+        )
     with pytest.raises(InvoiceAccountNotAllowed):
-        check_payee(InvoiceKind.CASH_OUT, "g", CustomerRole.AGENT, "a", AccountKind.REGULAR, NON_SIGNATORY)
+        check_payee(
+            InvoiceKind.CASH_OUT, "g", CustomerRole.AGENT, "a", AccountKind.REGULAR, NON_SIGNATORY
+        )
 
 
 def test_an_invoice_for_zero_or_to_nobody_or_to_oneself_is_refused() -> None:
