@@ -104,8 +104,10 @@ async def onboard(
     born: str = "1990-05-17",
     role: str = "1",
     pin: str = PIN,
+    account_name: str = "main",
 ) -> str:
     """Walk the on-boarding screens; the user number from ``Account created!``."""
-    screen = await phone.walk("1", "1", first, last, born, national_id, "main", role, pin)
+    answers = ("1", "1", first, last, born, national_id, account_name, role, pin)
+    screen = await phone.walk(*answers)
     assert screen.startswith("Account created!\nUser number: "), screen
     return screen.split("User number: ")[1].split("\n")[0]
