@@ -234,6 +234,8 @@ class Invoices:
         """Refuse the invoice; the merchant is told. Rejecting again returns it."""
         for _ in range(MAX_CLAIM_ROUNDS):
             invoice = await self._invoice(invoice_id)
+            if invoice.buyer_customer_id != buyer_customer_id:
+                raise NotInvoiceBuyer(invoice_id, buyer_customer_id)
             if invoice.state is InvoiceState.REJECTED:
                 break
             invoice.answerable_by(buyer_customer_id)

@@ -169,14 +169,6 @@ class Invoice:
         if self.state is InvoiceState.PAID and self.approval is None:
             raise ValueError("a paid invoice names the transfer that paid it")
 
-    @property
-    def merchant_customer_id(self) -> str:
-        return self.payee_customer_id
-
-    @property
-    def merchant_account_id(self) -> str:
-        return self.payee_account_id
-
     def answerable_by(self, customer_id: str) -> Invoice:
         """The invoice, if ``customer_id`` may approve or reject it now."""
         if customer_id != self.buyer_customer_id:

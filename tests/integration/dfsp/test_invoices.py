@@ -386,6 +386,8 @@ async def test_rejection_tells_the_merchant_and_ends_the_invoice(database: Datab
         rejected = await shop.invoices.reject(shop.buyer.id, invoice.id)
         assert (rejected.state, rejected.decided_at) == (InvoiceState.REJECTED, NOW)
         assert await shop.invoices.reject(shop.buyer.id, invoice.id) == rejected  # a retry
+        with pytest.raises(NotInvoiceBuyer):
+            await shop.invoices.reject(shop.merchant.id, invoice.id)
         assert shop.notices.by_key[f"invoice:{invoice.id}:rejected"] == Notice(
             f"invoice:{invoice.id}:rejected",
             shop.merchant.id,
