@@ -78,7 +78,7 @@ from dfsp.domain.transfers import (
 from dfsp.openapi import OPENAPI
 from dfsp.payments import MAX_STATEMENT_ROWS, Payments
 from ussdloop.http import BadRequest, error_middleware, read_json_object, string_field
-from ussdloop.money import Money
+from ussdloop.money import Money, MoneyError
 
 MAX_BODY = 16384
 MAX_ID_CHARS = 64
@@ -167,11 +167,25 @@ async def answer_domain_errors(request: web.Request, handler: Handler) -> web.St
 
 
 def _amount(body: dict[str, Any], name: str = "amount") -> Money:
+    """A positive amount (what is paid)."""
+    text, currency = _money_fields(body, name)
+    return parse_amount(text, currency)
+
+
+def _shown_fee(body: dict[str, Any]) -> Money:
+    """The fee the payer was shown: zero is a fee too (own accounts, free schemes)."""
+    text, currency = _money_fields(body, "fee")
+    try:
+        return Money.parse(text, currency)
+    except MoneyError as error:
+        raise BadRequest(f"'fee': {error}") from None
+
+
+def _money_fields(body: dict[str, Any], name: str) -> tuple[str, str]:
     value = body.get(name)
     if not isinstance(value, dict):
         raise BadRequest(f"{name!r} must be an object with 'amount' and 'currency'")
-    text = string_field(value, "amount", MAX_AMOUNT_CHARS)
-    return parse_amount(text, string_field(value, "currency", 3))
+    return string_field(value, "amount", MAX_AMOUNT_CHARS), string_field(value, "currency", 3)
 
 
 def _pin(body: dict[str, Any], name: str = "pin") -> Pin:
@@ -266,7 +280,7 @@ class _Routes:
         body = await self._body(request)
         pin, transfer_id = _pin(body), _id(body, "transferId")
         quote = await self._quote(body)
-        if "fee" in body and _amount(body, "fee") != quote.fee:
+        if "fee" in body and _shown_fee(body) != quote.fee:
             raise QuoteChanged(f"the fee is now {quote.fee} {quote.currency}")
         result = await self._payments.send(quote, pin, transfer_id)
         return web.json_response(
@@ -403,6 +417,8 @@ class _Routes:
             _id(body, "senderAccountId"),
             string_field(body, "receiverUserNumber", 32),
             _amount(body),
+            to_account_id=string_field(body, "receiverAccountId", MAX_ID_CHARS, required=False)
+            or None,
         )
 
     async def _account(self, customer_id: str, account_id: str) -> dict[str, Any]:
@@ -470,7 +486,7 @@ def _quote_json(quote: SendQuote) -> dict[str, Any]:
         "amount": money_json(quote.amount),
         "fee": money_json(quote.fee),
         "total": money_json(quote.total),
-    }
+    } | ({"receiverAccountId": quote.receiver_account_id} if quote.own_accounts else {})
 
 
 def dfsp_app(

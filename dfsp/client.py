@@ -310,6 +310,7 @@ class SendQuote:
     amount: Money
     fee: Money
     total: Money
+    receiver_account_id: str | None = None  # set for a payment to one's own account
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> SendQuote:
@@ -321,10 +322,12 @@ class SendQuote:
             amount=money_from(body["amount"]),
             fee=money_from(body["fee"]),
             total=money_from(body["total"]),
+            receiver_account_id=body.get("receiverAccountId"),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        own = {"receiverAccountId": self.receiver_account_id} if self.receiver_account_id else {}
+        return own | {
             "senderCustomerId": self.sender_customer_id,
             "senderAccountId": self.sender_account_id,
             "receiverUserNumber": self.receiver_user_number,
@@ -406,11 +409,17 @@ class DfspClient:
         sender_account_id: str,
         receiver_user_number: str,
         amount: Money,
+        *,
+        to_account_id: str | None = None,
     ) -> SendQuote:
+        """The quote of a payment; ``to_account_id`` picks one of one's own accounts when
+        paying oneself (no fee, no limits)."""
+        own = {"receiverAccountId": to_account_id} if to_account_id else {}
         body = await self._call(
             "POST",
             "/quotes/send",
-            {
+            own
+            | {
                 "senderCustomerId": sender_customer_id,
                 "senderAccountId": sender_account_id,
                 "receiverUserNumber": receiver_user_number,

@@ -86,6 +86,7 @@ _QUOTE_FIELDS = {
     "receiverUserNumber": _STRING,
     "amount": _MONEY,
 }
+_OWN_ACCOUNT = {"receiverAccountId": _STRING}  # optional: paying one of one's own accounts
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -273,10 +274,11 @@ OPENAPI: dict[str, Any] = {
                 primaryAccountId={"type": ["string", "null"]},
                 currency={"type": ["string", "null"]},
             ),
-            "QuoteRequest": _object(list(_QUOTE_FIELDS), **_QUOTE_FIELDS),
+            "QuoteRequest": _object(list(_QUOTE_FIELDS), **_QUOTE_FIELDS, **_OWN_ACCOUNT),
             "Quote": _object(
                 [*_QUOTE_FIELDS, "receiverName", "fee", "total"],
                 **_QUOTE_FIELDS,
+                **_OWN_ACCOUNT,
                 receiverName=_STRING,
                 fee=_MONEY,
                 total=_MONEY,
@@ -284,6 +286,7 @@ OPENAPI: dict[str, Any] = {
             "TransferRequest": _object(
                 [*_QUOTE_FIELDS, "pin", "transferId"],
                 **_QUOTE_FIELDS,
+                **_OWN_ACCOUNT,
                 fee=_MONEY,
                 pin=_STRING,
                 transferId=_STRING,

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dfsp.api import dfsp_app
 from dfsp.customer_store import LocalUserNumbers
 from dfsp.customers import Customers
-from dfsp.domain.fees import demo_fee_table
+from dfsp.domain.fees import FeeTable
 from dfsp.domain.pins import PinPolicy
-from dfsp.domain.tiers import demo_tier_table
+from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import AccountKind
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
@@ -76,6 +76,11 @@ class DfspService:
         self.database_url = database_url
         self.opening_balance = opening_balance
         self.gateway_url = gateway_url or listener_url(settings.gateway.ussd_http)
+        # Checked now, so a mistake in them is named before anything starts.
+        self.fees = FeeTable.from_toml(settings.fees, settings.currency, f"dfsps.{name}.fees")
+        self.tiers = TierTable.from_toml(
+            list(settings.tiers), settings.currency, f"dfsps.{name}.tiers"
+        )
         self._engine: AsyncEngine | None = None
         self._runner: web.AppRunner | None = None
         self._port = settings.api.port
@@ -143,8 +148,8 @@ class DfspService:
                 sessions,
                 ledger,
                 customers,
-                fees=demo_fee_table(),
-                tiers=demo_tier_table(),
+                fees=self.fees,
+                tiers=self.tiers,
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,

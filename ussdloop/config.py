@@ -107,6 +107,11 @@ class DfspSettings:
     database: str = ""
     # Credited to every new customer from the DFSP's float (decimal string); "0" = none.
     opening_balance: str = "0"
+    # The fee table (``[dfsps.X.fees]``, see dfsp.domain.fees; empty: no fees) and the
+    # tiers with their limits (``[[dfsps.X.tiers]]``, lowest first, see
+    # dfsp.domain.tiers). The DFSP service checks both when it is built.
+    fees: dict[str, Any] = field(default_factory=dict)
+    tiers: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.short_code.isdigit():
@@ -265,6 +270,8 @@ def build(cls: type[T], data: Any, key: str = "") -> T:
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
+    if hint is Any:  # checked by the service the value configures
+        return value
     origin = get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key)  # type: ignore[arg-type]

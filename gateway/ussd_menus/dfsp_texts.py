@@ -51,6 +51,8 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
     "dfsp.send.ask_amount": (
         "Destination name: {name}\nCurrency: {currency}\nEnter {currency} amount:"
     ),
+    "dfsp.send.choose_own_account": "To which of your accounts?",
+    "dfsp.send.no_other_account": "You have no other account to send to",
     "dfsp.send.confirm": "Amount: {amount}\nLocal fee: {fee}\nTotal: {total}\nEnter PIN",
     "dfsp.send.done": "Status: {status}\nTo: {name}\nAmount: {amount}\nFee: {fee}",
     # balance and ministatement
@@ -193,6 +195,8 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
     "dfsp.send.ask_amount": (
         "Destinataire : {name}\nDevise : {currency}\nEntrez le montant en {currency} :"
     ),
+    "dfsp.send.choose_own_account": "Vers lequel de vos comptes ?",
+    "dfsp.send.no_other_account": "Vous n'avez pas d'autre compte",
     "dfsp.send.confirm": "Montant : {amount}\nFrais : {fee}\nTotal : {total}\nEntrez le PIN",
     "dfsp.send.done": "Statut : {status}\nÀ : {name}\nMontant : {amount}\nFrais : {fee}",
     "dfsp.balance.ask_pin": "Entrez votre code PIN",

@@ -11,6 +11,7 @@ available, the limit reached, the attempts left.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dfsp.client import DfspError, SendQuote, money_json
@@ -37,6 +38,7 @@ from gateway.ussd_menus.screens import (
     Invalid,
     Msg,
     Next,
+    Option,
     OptionsScreen,
     Screen,
 )
@@ -64,6 +66,8 @@ def _done_text(dialogue: Dialogue) -> Msg:
 
 def screens(ctx: MenuContext) -> dict[str, Screen]:
     async def destination(dialogue: Dialogue, user_number: Any) -> Next:
+        if user_number == me(dialogue)["user_number"]:
+            return await own_accounts(dialogue)
         try:
             receiver = await ctx.client.customer_by_user_number(user_number)
         except DfspError as error:
@@ -75,6 +79,35 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
         }
         return "send.amount"
 
+    async def own_accounts(dialogue: Dialogue) -> Next:
+        """Paying oneself: which of one's other accounts (no fee, no limits)."""
+        accounts = await ctx.client.accounts(me(dialogue)["id"])
+        others = [
+            {"id": a.account_id, "name": a.name}
+            for a in accounts
+            if a.account_id != account_id(dialogue)
+        ]
+        if not others:
+            return show_problem(dialogue, Msg("dfsp.send.no_other_account"))
+        person = me(dialogue)
+        dialogue.state["send"] = {
+            "receiver": person["user_number"],
+            "receiver_name": f"{person['first']} {person['last']}",
+            "currency": currency(dialogue),
+            "own": others,
+        }
+        return "send.own_account"
+
+    async def own_account(dialogue: Dialogue, chosen: Any) -> Next:
+        _quote(dialogue)["to_account"] = chosen
+        return "send.amount"
+
+    def own_options(dialogue: Dialogue) -> Sequence[Option]:
+        return [
+            Option(number, Msg("dfsp.switch.item", {"name": a["name"]}), own_account, a["id"])
+            for number, a in enumerate(_quote(dialogue).get("own", []), start=1)
+        ]
+
     async def amount(dialogue: Dialogue, text: Any) -> Next:
         send = _quote(dialogue)
         value = parse_amount(text, send["currency"])
@@ -82,7 +115,11 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             return value
         try:
             quote = await ctx.client.quote_send(
-                me(dialogue)["id"], account_id(dialogue), send["receiver"], value
+                me(dialogue)["id"],
+                account_id(dialogue),
+                send["receiver"],
+                value,
+                to_account_id=send.get("to_account"),
             )
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))
@@ -116,6 +153,9 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
     return {
         "send.destination": InputScreen(
             "dfsp.send.ask_destination", valid_user_number, destination, nav=HOME_BACK
+        ),
+        "send.own_account": OptionsScreen(
+            "dfsp.send.choose_own_account", options=own_options, nav=(HOME,)
         ),
         "send.amount": InputScreen(
             _amount_prompt,

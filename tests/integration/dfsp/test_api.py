@@ -223,3 +223,29 @@ async def test_a_weak_pin_a_second_registration_and_a_locked_pin_are_refused(
                 await client.balance(ann.customer_id, ann.primary_account_id, pin)
             assert locked.value.status == 423
         assert (await client.customer_by_user_number(ann.user_number)).pin_locked
+
+
+@asyncio_test
+async def test_a_payment_to_ones_own_account_is_quoted_and_paid_without_a_fee(
+    database: Database,
+) -> None:
+    async with served_dfsp(database) as dfsp:
+        client = dfsp.client
+        ann = await register(client, 1, "Ann")
+        assert ann.primary_account_id is not None
+        savings = await client.add_account(ann.customer_id, "savings", PIN)
+        quote = await client.quote_send(
+            ann.customer_id,
+            ann.primary_account_id,
+            ann.user_number,
+            usd("30"),
+            to_account_id=savings.account_id,
+        )
+        assert (quote.fee, quote.total, quote.receiver_account_id) == (
+            usd("0"),
+            usd("30"),
+            savings.account_id,
+        )
+        paid = await client.send(quote, PIN, "api-own")  # the zero fee shown is no mistake
+        assert (paid.status, paid.fee) == ("executed", usd("0"))
+        assert await client.balance(ann.customer_id, savings.account_id, PIN) == usd("30")
