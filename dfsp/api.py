@@ -1,6 +1,8 @@
 """The DFSP's HTTP API: customers, send-money quotes and transfers, balance and
 ministatement, account management (accounts, holders, signatories), PIN change and
-language (DESIGN "HTTP APIs"); the gateway calls it through ``dfsp.client``.
+language (DESIGN "HTTP APIs"); the gateway calls it through ``dfsp.client``. The routes
+of pending transactions (invoices, agent cash-out requests), agent cash-in and
+``GET /metrics`` are in ``dfsp.api_invoices``, on this module's helpers and error table.
 
 Handlers parse and check the JSON body, call ``Customers`` / ``Payments`` and answer
 JSON. Amounts travel as ``{"amount": "12.50", "currency": "USD"}`` (decimal strings).
@@ -19,12 +21,13 @@ served at ``/openapi.json`` is ``dfsp.openapi.OPENAPI``, written as data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from dfsp.cash import Cash
 from dfsp.customers import LANGUAGES, Customers
 from dfsp.domain.accounts import (
     AccountNotEmpty,
@@ -57,6 +60,19 @@ from dfsp.domain.customers import (
 )
 from dfsp.domain.fees import FeeError
 from dfsp.domain.identifiers import IdentifierError, UserNumbersExhausted
+from dfsp.domain.invoices import (
+    ApprovalExpired,
+    BuyerIsPayee,
+    InvoiceAccountNotAllowed,
+    InvoiceBeingPaid,
+    InvoiceError,
+    InvoiceNotPending,
+    NotAgent,
+    NotInvoiceBuyer,
+    NotMerchant,
+    UnknownBuyer,
+    UnknownInvoice,
+)
 from dfsp.domain.limits import LimitViolation
 from dfsp.domain.payments import (
     InvalidAmount,
@@ -64,6 +80,7 @@ from dfsp.domain.payments import (
     QuoteChanged,
     SendNotAllowed,
     SendQuote,
+    SendResult,
     StatementNotAllowed,
     UnknownReceiver,
     parse_amount,
@@ -74,10 +91,13 @@ from dfsp.domain.transfers import (
     InsufficientFunds,
     InvalidRequest,
     TransferConflict,
+    TransferExpired,
 )
+from dfsp.invoices import Invoices
 from dfsp.openapi import OPENAPI
 from dfsp.payments import MAX_STATEMENT_ROWS, Payments
 from ussdloop.http import BadRequest, error_middleware, read_json_object, string_field
+from ussdloop.metrics import Metric
 from ussdloop.money import Money, MoneyError
 
 MAX_BODY = 16384
@@ -86,6 +106,7 @@ MAX_NAME_CHARS = 100
 MAX_AMOUNT_CHARS = 32
 
 ErrorFields = Callable[[Any], dict[str, Any]]
+MetricsSource = Callable[[], Awaitable[Iterable[Metric]]]
 
 
 def _no_fields(error: Any) -> dict[str, Any]:
@@ -142,6 +163,19 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     OwnerCannotBeRemoved: (409, _no_fields),
     OwnerAlwaysSignatory: (409, _no_fields),
     AccountRuleViolation: (409, _no_fields),  # any rule added later
+    # pending transactions: invoices and cash-out requests (dfsp.domain.invoices)
+    NotMerchant: (403, _no_fields),
+    NotAgent: (403, _no_fields),
+    NotInvoiceBuyer: (403, _no_fields),
+    InvoiceAccountNotAllowed: (403, _no_fields),
+    UnknownBuyer: (404, _no_fields),
+    UnknownInvoice: (404, _no_fields),
+    BuyerIsPayee: (409, _no_fields),
+    InvoiceNotPending: (409, lambda e: {"state": str(e.state)}),
+    InvoiceBeingPaid: (409, _no_fields),
+    ApprovalExpired: (409, _no_fields),
+    TransferExpired: (409, _no_fields),  # an approval's hold ran out before it executed
+    InvoiceError: (409, _no_fields),  # any refusal added later
 }
 _MAPPED = tuple(DOMAIN_ERRORS)
 
@@ -283,15 +317,7 @@ class _Routes:
         if "fee" in body and _shown_fee(body) != quote.fee:
             raise QuoteChanged(f"the fee is now {quote.fee} {quote.currency}")
         result = await self._payments.send(quote, pin, transfer_id)
-        return web.json_response(
-            {
-                "transferId": result.transfer_id,
-                "status": str(result.status),
-                "receiverName": result.receiver_name,
-                "amount": money_json(result.amount),
-                "fee": money_json(result.fee),
-            }
-        )
+        return web.json_response(_transfer_json(result))
 
     async def balance(self, request: web.Request) -> web.Response:
         body = await self._body(request)
@@ -489,9 +515,28 @@ def _quote_json(quote: SendQuote) -> dict[str, Any]:
     } | ({"receiverAccountId": quote.receiver_account_id} if quote.own_accounts else {})
 
 
+def _transfer_json(result: SendResult) -> dict[str, Any]:
+    return {
+        "transferId": result.transfer_id,
+        "status": str(result.status),
+        "receiverName": result.receiver_name,
+        "amount": money_json(result.amount),
+        "fee": money_json(result.fee),
+    }
+
+
 def dfsp_app(
-    customers: Customers, payments: Payments, *, max_body: int = MAX_BODY
+    customers: Customers,
+    payments: Payments,
+    invoices: Invoices,
+    cash: Cash,
+    metrics: MetricsSource,
+    *,
+    max_body: int = MAX_BODY,
 ) -> web.Application:
+    """The API over the services; ``metrics`` gathers what ``GET /metrics`` shows."""
+    from dfsp.api_invoices import InvoiceRoutes  # it builds on this module's helpers
+
     routes = _Routes(customers, payments, max_body)
     app = web.Application(
         client_max_size=max_body, middlewares=[error_middleware(), answer_domain_errors]
@@ -515,6 +560,7 @@ def dfsp_app(
     app.router.add_post(
         "/accounts/{account_id}/holders/{holder_id}/signatory", routes.set_signatory
     )
+    InvoiceRoutes(customers, invoices, cash, metrics, max_body).add_to(app)
     app.router.add_get("/health", routes.health)
     app.router.add_get("/openapi.json", routes.openapi)
     return app

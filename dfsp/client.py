@@ -7,7 +7,14 @@ One async method per route, answers as dataclasses with ``Money`` amounts, refus
 ``reason``...). Every refusal by an account rule (the ids in ``ACCOUNT_RULE_IDS``:
 ``NotSignatory``, ``AccountNotEmpty``...) is one ``AccountRuleError`` whose ``id`` the
 menus map to a screen text. An id this client does not know is a plain ``DfspError``
-carrying the id and the status.
+carrying the id and the status: so are the refusals of pending transactions
+(``NotMerchant``, ``NotAgent``, ``UnknownBuyer``, ``UnknownInvoice``, ``NotInvoiceBuyer``,
+``InvoiceNotPending``, ``InvoiceBeingPaid``, ``ApprovalExpired``...).
+
+Pending transactions (a merchant's invoice, an agent's cash-out request) answer as
+``InvoiceInfo``; approving one or paying a cash-in answers as a send does
+(``SendQuote`` before the PIN, ``SendResult`` after). ``metrics`` is the Prometheus
+text of ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -346,6 +353,42 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class InvoiceInfo:
+    """A pending transaction as either party sees it: names, never a phone number.
+    ``kind`` is ``invoice`` (a merchant's) or ``cash_out`` (an agent's request);
+    ``state`` ``pending``, ``paid`` or ``rejected``."""
+
+    invoice_id: str
+    kind: str
+    state: str
+    amount: Money
+    payee_name: str  # the merchant (or agent), who is paid
+    buyer_name: str  # the customer asked to pay
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> InvoiceInfo:
+        return cls(
+            invoice_id=body["invoiceId"],
+            kind=body["kind"],
+            state=body["state"],
+            amount=money_from(body["amount"]),
+            payee_name=body["payeeName"],
+            buyer_name=body["buyerName"],
+            created_at=datetime.fromisoformat(body["createdAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class PendingInvoices:
+    """The customer's pending transactions, newest first: ``incoming`` to pay or reject,
+    ``outgoing`` asked by them and not yet answered."""
+
+    incoming: tuple[InvoiceInfo, ...]
+    outgoing: tuple[InvoiceInfo, ...]
+
+
+@dataclass(frozen=True)
 class StatementLine:
     name: str
     amount: Money
@@ -431,14 +474,7 @@ class DfspClient:
     async def send(self, quote: SendQuote, pin: str, transfer_id: str) -> SendResult:
         """Pay ``quote``; retrying with the same ``transfer_id`` pays once."""
         request = {**quote.to_json(), "pin": pin, "transferId": transfer_id}
-        body = await self._call("POST", "/transfers", request)
-        return SendResult(
-            transfer_id=body["transferId"],
-            status=body["status"],
-            receiver_name=body["receiverName"],
-            amount=money_from(body["amount"]),
-            fee=money_from(body["fee"]),
-        )
+        return _send_result(await self._call("POST", "/transfers", request))
 
     async def balance(self, customer_id: str, account_id: str, pin: str) -> Money:
         path = f"/accounts/{quote(account_id, safe='')}/balance"
@@ -520,6 +556,107 @@ class DfspClient:
         request = {"customerId": customer_id, "signatory": signatory, "pin": pin}
         return AccountInfo.from_json(await self._call("POST", path, request))
 
+    # --- pending transactions: invoices and cash-out requests ----------------------------
+
+    async def create_invoice(
+        self,
+        merchant_customer_id: str,
+        merchant_account_id: str,
+        buyer_user_number: str,
+        amount: Money,
+    ) -> InvoiceInfo:
+        """A merchant asks the buyer with this user number to pay into the account (no
+        PIN: nothing moves until the buyer approves); the buyer gets a USSD push."""
+        request = {
+            "merchantCustomerId": merchant_customer_id,
+            "merchantAccountId": merchant_account_id,
+            "buyerUserNumber": buyer_user_number,
+            "amount": money_json(amount),
+        }
+        return InvoiceInfo.from_json(await self._call("POST", "/invoices", request))
+
+    async def request_cash_out(
+        self,
+        agent_customer_id: str,
+        agent_account_id: str,
+        customer_user_number: str,
+        amount: Money,
+    ) -> InvoiceInfo:
+        """An agent asks the customer to approve a cash-out (on the customer's phone,
+        with the customer's PIN); the agent hands out the cash once it is paid."""
+        request = {
+            "agentCustomerId": agent_customer_id,
+            "agentAccountId": agent_account_id,
+            "customerUserNumber": customer_user_number,
+            "amount": money_json(amount),
+        }
+        return InvoiceInfo.from_json(await self._call("POST", "/cash-out-requests", request))
+
+    async def pending_invoices(self, customer_id: str) -> PendingInvoices:
+        body = await self._call("GET", f"/customers/{quote(customer_id, safe='')}/invoices")
+        return PendingInvoices(
+            incoming=tuple(InvoiceInfo.from_json(line) for line in body["incoming"]),
+            outgoing=tuple(InvoiceInfo.from_json(line) for line in body["outgoing"]),
+        )
+
+    async def quote_invoice(self, customer_id: str, invoice_id: str, account_id: str) -> SendQuote:
+        """What paying the invoice from ``account_id`` costs (the fee before the PIN)."""
+        request = {"customerId": customer_id, "accountId": account_id}
+        return SendQuote.from_json(
+            await self._call("POST", _invoice_path(invoice_id, "quote"), request)
+        )
+
+    async def approve_invoice(
+        self, customer_id: str, invoice_id: str, account_id: str, pin: str, transfer_id: str
+    ) -> SendResult:
+        """Pay the invoice with the buyer's PIN; retrying with the same ``transfer_id``
+        pays once."""
+        request = {
+            "customerId": customer_id,
+            "accountId": account_id,
+            "pin": pin,
+            "transferId": transfer_id,
+        }
+        return _send_result(await self._call("POST", _invoice_path(invoice_id, "approve"), request))
+
+    async def reject_invoice(self, customer_id: str, invoice_id: str) -> InvoiceInfo:
+        request = {"customerId": customer_id}
+        body = await self._call("POST", _invoice_path(invoice_id, "reject"), request)
+        return InvoiceInfo.from_json(body)
+
+    # --- agent cash-in ----------------------------------------------------------------
+
+    async def quote_cash_in(
+        self,
+        agent_customer_id: str,
+        agent_account_id: str,
+        customer_user_number: str,
+        amount: Money,
+    ) -> SendQuote:
+        """The customer's name (``receiver_name``) and the cash-in fee, before the
+        agent's PIN."""
+        request = {
+            "agentCustomerId": agent_customer_id,
+            "agentAccountId": agent_account_id,
+            "customerUserNumber": customer_user_number,
+            "amount": money_json(amount),
+        }
+        return SendQuote.from_json(await self._call("POST", "/quotes/cash-in", request))
+
+    async def cash_in(self, quote: SendQuote, pin: str, transfer_id: str) -> SendResult:
+        """Pay a ``quote_cash_in`` quote with the agent's PIN; retrying with the same
+        ``transfer_id`` pays once; ``QuoteChangedError`` if the fee shown is stale."""
+        request = {
+            "agentCustomerId": quote.sender_customer_id,
+            "agentAccountId": quote.sender_account_id,
+            "customerUserNumber": quote.receiver_user_number,
+            "amount": money_json(quote.amount),
+            "fee": money_json(quote.fee),
+            "pin": pin,
+            "transferId": transfer_id,
+        }
+        return _send_result(await self._call("POST", "/cash-ins", request))
+
     # --- the customer's settings ----------------------------------------------------------
 
     async def change_pin(self, customer_id: str, old_pin: str, new_pin: str) -> None:
@@ -537,6 +674,18 @@ class DfspClient:
     async def openapi(self) -> dict[str, Any]:
         return await self._call("GET", "/openapi.json")
 
+    async def metrics(self) -> str:
+        """The DFSP's figures as Prometheus text."""
+        async with self._session.get(self._base_url + "/metrics") as response:
+            raw = await _read_bounded(response)
+            if response.status >= 400:
+                try:
+                    answer = json.loads(raw)
+                except ValueError:
+                    answer = None
+                raise error_from(response.status, answer)
+            return raw.decode("utf-8")
+
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -551,6 +700,20 @@ class DfspClient:
             if not isinstance(answer, dict):
                 raise DfspError("the answer is not a JSON object", id="BadAnswer", status=502)
             return answer
+
+
+def _send_result(body: dict[str, Any]) -> SendResult:
+    return SendResult(
+        transfer_id=body["transferId"],
+        status=body["status"],
+        receiver_name=body["receiverName"],
+        amount=money_from(body["amount"]),
+        fee=money_from(body["fee"]),
+    )
+
+
+def _invoice_path(invoice_id: str, action: str) -> str:
+    return f"/invoices/{quote(invoice_id, safe='')}/{action}"
 
 
 def _account_path(account_id: str, *parts: str) -> str:

@@ -1,5 +1,7 @@
-"""The OpenAPI 3.1 document of the DFSP API (``dfsp/api.py``), written as data: customers,
-payments, account management (accounts, holders, signatories), PIN change and language."""
+"""The OpenAPI 3.1 document of the DFSP API (``dfsp/api.py``, ``dfsp/api_invoices.py``),
+written as data: customers, payments, account management (accounts, holders,
+signatories), PIN change and language, pending transactions (invoices, cash-out
+requests), agent cash-in, and the Prometheus ``/metrics``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 from dfsp.customers import LANGUAGES
 from dfsp.domain.accounts import AccountKind
 from dfsp.domain.customers import CustomerRole
+from dfsp.domain.invoices import InvoiceKind, InvoiceState
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -87,6 +90,35 @@ _QUOTE_FIELDS = {
     "amount": _MONEY,
 }
 _OWN_ACCOUNT = {"receiverAccountId": _STRING}  # optional: paying one of one's own accounts
+_INVOICE_PATH = ("invoice_id",)
+_ASK_FIELDS = {  # an agent's cash-out request and cash-in quote
+    "agentCustomerId": _STRING,
+    "agentAccountId": _STRING,
+    "customerUserNumber": _STRING,
+    "amount": _MONEY,
+}
+_INVOICE_ANSWER_ERRORS = {
+    "403": "NotInvoiceBuyer",
+    "404": "UnknownCustomer or UnknownInvoice",
+    "409": "InvoiceNotPending (state) or InvoiceBeingPaid",
+}
+_ASK_ERRORS = {
+    "400": "InvalidAmount, CurrencyMismatch or bad input",
+    "403": "NotMerchant / NotAgent or InvoiceAccountNotAllowed",
+    "404": "UnknownCustomer or UnknownBuyer",
+    "409": "BuyerIsPayee",
+}
+_METRICS = {
+    "get": {
+        "summary": "The DFSP's figures (customers, transfers, notices, invoices)",
+        "responses": {
+            "200": {
+                "description": "Prometheus text exposition 0.0.4",
+                "content": {"text/plain": {"schema": _STRING}},
+            }
+        },
+    }
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -229,6 +261,91 @@ OPENAPI: dict[str, Any] = {
                 not_found="UnknownCustomer, UnknownAccount or UnknownHolder",
             )
         },
+        "/invoices": {
+            "post": _operation(
+                "A merchant invoices a buyer by user number (no PIN); the buyer is told",
+                "Invoice",
+                _ASK_ERRORS,
+                body="NewInvoice",
+                ok="201",
+            )
+        },
+        "/cash-out-requests": {
+            "post": _operation(
+                "An agent asks a customer to approve a cash-out (on the customer's phone)",
+                "Invoice",
+                _ASK_ERRORS,
+                body="CashRequest",
+                ok="201",
+            )
+        },
+        "/customers/{customer_id}/invoices": {
+            "get": _operation(
+                "The customer's pending transactions, newest first, both sides",
+                "PendingInvoices",
+                {"404": "UnknownCustomer"},
+                path=("customer_id",),
+            )
+        },
+        "/invoices/{invoice_id}/quote": {
+            "post": _operation(
+                "What paying the invoice from the account costs (before the PIN)",
+                "Quote",
+                {**_INVOICE_ANSWER_ERRORS, "403": "NotInvoiceBuyer or SendNotAllowed"},
+                body="InvoiceQuoteRequest",
+                path=_INVOICE_PATH,
+            )
+        },
+        "/invoices/{invoice_id}/approve": {
+            "post": _operation(
+                "Pay the invoice with the buyer's PIN; idempotent on transferId",
+                "Transfer",
+                {
+                    **_PIN_ERRORS,
+                    "403": "WrongPin (attemptsLeft), NotInvoiceBuyer or SendNotAllowed",
+                    "404": "UnknownCustomer or UnknownInvoice",
+                    "409": "InsufficientFunds (available), LimitExceeded (limit), "
+                    "InvoiceNotPending (state), InvoiceBeingPaid or ApprovalExpired",
+                },
+                body="InvoiceApproval",
+                path=_INVOICE_PATH,
+            )
+        },
+        "/invoices/{invoice_id}/reject": {
+            "post": _operation(
+                "Refuse the invoice (the buyer); the payee is told",
+                "Invoice",
+                _INVOICE_ANSWER_ERRORS,
+                body="InvoiceRejection",
+                path=_INVOICE_PATH,
+            )
+        },
+        "/quotes/cash-in": {
+            "post": _operation(
+                "Price an agent's cash-in: the customer's name and the fee",
+                "Quote",
+                {
+                    "403": "NotAgent or SendNotAllowed",
+                    "404": "UnknownCustomer or UnknownReceiver",
+                    "409": "BuyerIsPayee",
+                },
+                body="CashRequest",
+            )
+        },
+        "/cash-ins": {
+            "post": _operation(
+                "Pay a cash-in quote with the agent's PIN; idempotent on transferId",
+                "Transfer",
+                {
+                    **_PIN_ERRORS,
+                    "403": "WrongPin (attemptsLeft), NotAgent or SendNotAllowed",
+                    "404": "UnknownReceiver",
+                    "409": "InsufficientFunds (available), LimitExceeded (limit) or QuoteChanged",
+                },
+                body="CashInRequest",
+            )
+        },
+        "/metrics": _METRICS,
         "/health": {"get": _operation("Liveness", "Health", {})},
         "/openapi.json": {"get": _operation("This document", "OpenApi", {})},
     },
@@ -300,6 +417,47 @@ OPENAPI: dict[str, Any] = {
                 fee=_MONEY,
             ),
             "PinRequest": _PIN_BODY,
+            "NewInvoice": _object(
+                ["merchantCustomerId", "merchantAccountId", "buyerUserNumber", "amount"],
+                merchantCustomerId=_STRING,
+                merchantAccountId=_STRING,
+                buyerUserNumber=_STRING,
+                amount=_MONEY,
+            ),
+            "CashRequest": _object(list(_ASK_FIELDS), **_ASK_FIELDS),
+            "CashInRequest": _object(
+                [*_ASK_FIELDS, "pin", "transferId"],
+                **_ASK_FIELDS,
+                fee=_MONEY,
+                pin=_STRING,
+                transferId=_STRING,
+            ),
+            "Invoice": _object(
+                ["invoiceId", "kind", "state", "amount", "payeeName", "buyerName", "createdAt"],
+                invoiceId=_STRING,
+                kind={"enum": [kind.value for kind in InvoiceKind]},
+                state={"enum": [state.value for state in InvoiceState]},
+                amount=_MONEY,
+                payeeName=_STRING,
+                buyerName=_STRING,
+                createdAt={"type": "string", "format": "date-time"},
+            ),
+            "PendingInvoices": _object(
+                ["incoming", "outgoing"],
+                incoming={"type": "array", "items": _ref("Invoice")},
+                outgoing={"type": "array", "items": _ref("Invoice")},
+            ),
+            "InvoiceQuoteRequest": _object(
+                ["customerId", "accountId"], customerId=_STRING, accountId=_STRING
+            ),
+            "InvoiceApproval": _object(
+                ["customerId", "accountId", "pin", "transferId"],
+                customerId=_STRING,
+                accountId=_STRING,
+                pin=_STRING,
+                transferId=_STRING,
+            ),
+            "InvoiceRejection": _object(["customerId"], customerId=_STRING),
             "Balance": _object(["accountId", "available"], accountId=_STRING, available=_MONEY),
             "Ministatement": _object(
                 ["accountId", "rows"],

@@ -3,18 +3,26 @@
 ``DfspService`` is started alone (``ussdloop dfsp --dfsp NAME``) or with the rest of the
 network (``ussdloop up``). ``start()`` opens the database engine, brings the schema to
 the latest migration, makes sure the DFSP's float and fee ledger accounts exist (opening
-them again on a restart is a no-op), builds ``Customers`` and ``Payments`` with the demo
-fee and tier tables and serves ``dfsp_app`` on the configured API listener (port 0 picks
-a free port: see ``port``), and starts ``Notifications`` (``notifications``: the notice
-outbox and its delivery loop), which delivers through the DFSP's gateway at
-``gateway_url``: by default the settings' ``gateway.ussd_http`` listener; ``use_gateway``
-points it elsewhere (a gateway started on a free port). The DFSP starts before its
-gateway: notices wait, retried, until the gateway answers. ``stop()`` stops delivery,
-closes the listener, then disposes of the engine.
+them again on a restart is a no-op), builds ``Customers``, ``Payments``
+(with the configured fee and tier tables), ``Invoices`` and ``Cash`` and serves
+``dfsp_app`` (with ``GET /metrics``: ``dfsp.metrics``) on the configured API listener
+(port 0 picks a free port: see ``port``), and starts ``Notifications``
+(``notifications``: the notice outbox and its delivery loop), which delivers through the
+DFSP's gateway at ``gateway_url``: by default the settings' ``gateway.ussd_http``
+listener; ``use_gateway`` points it elsewhere (a gateway started on a free port). The
+DFSP starts before its gateway: notices wait, retried, until the gateway answers.
+
+A sweep (one asyncio task, every ``expire_every`` seconds) expires the ledger's prepared
+transfers whose time is up, releasing what they held: an invoice approval abandoned
+between its hold and its execution (a crash, a dropped request) frees the buyer's funds
+after ``dfsp.invoices.APPROVAL_HOLD``. ``stop()`` stops the sweep and delivery, closes
+the listener, then disposes of the engine.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 from datetime import UTC, datetime
@@ -23,25 +31,31 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dfsp.api import dfsp_app
+from dfsp.cash import Cash
 from dfsp.customer_store import LocalUserNumbers
 from dfsp.customers import Customers
 from dfsp.domain.fees import FeeTable
 from dfsp.domain.pins import PinPolicy
 from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import AccountKind
-from dfsp.ledger import Ledger
+from dfsp.invoices import Invoices
+from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
+from dfsp.metrics import DfspMetrics
 from dfsp.migrate import migrate
 from dfsp.notifications import Notifications
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
 from ussdloop.config import DfspSettings, Listener
 from ussdloop.db import session_factory
+from ussdloop.metrics import Metric, counters
 from ussdloop.money import Money
 
 log = logging.getLogger(__name__)
 
 FLOAT_ACCOUNT = "float"
 FEE_ACCOUNT = "fees"
+EXPIRE_EVERY = 5.0  # seconds between sweeps of the ledger's expired holds
+MAX_EXPIRE_ROUNDS = 20  # full batches expired in one sweep before waiting again
 
 
 def _now() -> datetime:
@@ -68,7 +82,10 @@ class DfspService:
         database_url: str,
         opening_balance: Money | None,
         gateway_url: str | None = None,
+        expire_every: float = EXPIRE_EVERY,
     ) -> None:
+        if expire_every <= 0:
+            raise ValueError("expire_every must be above zero seconds")
         if opening_balance is not None and opening_balance.currency != settings.currency:
             raise ValueError(f"opening_balance must be in {settings.currency}")
         self.name = name
@@ -76,6 +93,7 @@ class DfspService:
         self.database_url = database_url
         self.opening_balance = opening_balance
         self.gateway_url = gateway_url or listener_url(settings.gateway.ussd_http)
+        self.expire_every = expire_every
         # Checked now, so a mistake in them is named before anything starts.
         self.fees = FeeTable.from_toml(settings.fees, settings.currency, f"dfsps.{name}.fees")
         self.tiers = TierTable.from_toml(
@@ -87,7 +105,11 @@ class DfspService:
         self.ledger: Ledger | None = None
         self.customers: Customers | None = None
         self.payments: Payments | None = None
+        self.invoices: Invoices | None = None
+        self.cash: Cash | None = None
         self.notifications: Notifications | None = None
+        self.holds_expired = 0  # prepared transfers the sweep expired since start
+        self._sweep: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -154,7 +176,13 @@ class DfspService:
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,
             )
-            runner = web.AppRunner(dfsp_app(customers, payments), access_log=None)
+            invoices = Invoices(
+                sessions, ledger, customers, payments, clock=_now, notices=notifications
+            )
+            cash = Cash(customers, payments, invoices)
+            metrics = DfspMetrics(sessions, extra=lambda: self._counters(notifications))
+            app = dfsp_app(customers, payments, invoices, cash, metrics)
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
                 site = web.TCPSite(runner, self.settings.api.host, self.settings.api.port)
@@ -167,8 +195,10 @@ class DfspService:
             raise
         self._engine, self._runner = engine, runner
         self.ledger, self.customers, self.payments = ledger, customers, payments
+        self.invoices, self.cash = invoices, cash
         self.notifications = notifications
         notifications.start()
+        self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
         log.info("event=dfsp_started dfsp=%s api=%s", self.name, self.base_url)
 
@@ -176,8 +206,14 @@ class DfspService:
         runner, self._runner = self._runner, None
         engine, self._engine = self._engine, None
         notifications, self.notifications = self.notifications, None
+        sweep, self._sweep = self._sweep, None
         self.ledger = self.customers = self.payments = None
+        self.invoices, self.cash = None, None
         try:
+            if sweep is not None:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
             if notifications is not None:
                 await notifications.stop()
             if runner is not None:
@@ -186,3 +222,33 @@ class DfspService:
             if engine is not None:
                 await engine.dispose()
                 log.info("event=dfsp_stopped dfsp=%s", self.name)
+
+    async def _expire_holds(self, ledger: Ledger) -> None:
+        """Every ``expire_every`` seconds, expire the prepared transfers whose time is up
+        (an invoice approval abandoned between its hold and its execution) and so
+        release the funds they held."""
+        while True:
+            try:
+                for _ in range(MAX_EXPIRE_ROUNDS):
+                    expired = await ledger.expire_due()
+                    self.holds_expired += len(expired)
+                    for transfer_id in expired:
+                        log.info(
+                            "event=hold_expired dfsp=%s transfer_id=%s", self.name, transfer_id
+                        )
+                    if len(expired) < MAX_EXPIRE_BATCH:
+                        break
+            except Exception:
+                log.exception("event=expire_sweep_failed dfsp=%s", self.name)
+            await asyncio.sleep(self.expire_every)
+
+    def _counters(self, notifications: Notifications) -> list[Metric]:
+        """The in-process counters shown with the tables' figures on ``/metrics``."""
+        expired = Metric(
+            "dfsp_holds_expired_total",
+            "counter",
+            "prepared transfers expired by the sweep since start",
+            self.holds_expired,
+        )
+        notices = counters("dfsp_notifications", notifications.counters.as_dict(), "notices")
+        return [*notices, expired]

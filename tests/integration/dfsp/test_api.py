@@ -1,6 +1,7 @@
 """The DFSP's HTTP API on a real loopback server, driven only through ``DfspClient``
 (as the gateway will), over the services on SQLite (and PostgreSQL where
-USSDLOOP_TEST_PG is set): the demo opening balance of 1000 USD and fee of 1 USD."""
+USSDLOOP_TEST_PG is set): the demo opening balance of 1000 USD and fee of 1 USD (a
+merchant, a buyer and an agent of ``open_shop`` registered first)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ from dfsp.client import (
     WeakPinError,
     WrongPinError,
 )
+from dfsp.metrics import DfspMetrics
+from dfsp.store import create_store_engine
 from tests.integration.dfsp.conftest import Database
-from tests.integration.dfsp.test_payments import open_network
+from tests.integration.dfsp.test_invoices import Shop, open_shop
 from tests.support import asyncio_test
+from ussdloop.db import session_factory
 from ussdloop.money import Money
 
 PIN = "2468"
@@ -47,13 +51,17 @@ class Served:
     base_url: str
     session: aiohttp.ClientSession
     app: web.Application
+    shop: Shop  # the services behind the API, with a merchant, a buyer and an agent
 
 
 @asynccontextmanager
 async def served_dfsp(database: Database) -> AsyncIterator[Served]:
-    """The DFSP of ``open_network`` behind its HTTP API on a free loopback port."""
-    async with open_network(database) as network:
-        app = dfsp_app(network.dfsp.customers, network.payments)
+    """The DFSP of ``test_invoices.open_shop`` (the demo fees plus the agent's) behind
+    its HTTP API on a free loopback port; ``/metrics`` reads through an engine of its own."""
+    metrics_engine = create_store_engine(database.url, schema=database.schema)
+    async with open_shop(database) as shop:
+        metrics = DfspMetrics(session_factory(metrics_engine))
+        app = dfsp_app(shop.dfsp.customers, shop.payments, shop.invoices, shop.cash, metrics)
         runner = web.AppRunner(app)  # with its access log: no PIN may show there
         await runner.setup()
         try:
@@ -62,9 +70,10 @@ async def served_dfsp(database: Database) -> AsyncIterator[Served]:
             host, port = runner.addresses[0][:2]
             base_url = f"http://{host}:{port}"
             async with aiohttp.ClientSession() as session:
-                yield Served(DfspClient(base_url, session), base_url, session, app)
+                yield Served(DfspClient(base_url, session), base_url, session, app, shop)
         finally:
             await runner.cleanup()
+            await metrics_engine.dispose()
 
 
 async def register(client: DfspClient, n: int, first_name: str) -> CustomerInfo:
