@@ -512,6 +512,7 @@ def _quote_json(quote: SendQuote) -> dict[str, Any]:
         "amount": money_json(quote.amount),
         "fee": money_json(quote.fee),
         "total": money_json(quote.total),
+        "receiverFee": money_json(quote.quote.receiver_fee),  # kept back (an agent's cash-in)
     } | ({"receiverAccountId": quote.receiver_account_id} if quote.own_accounts else {})
 
 

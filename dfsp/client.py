@@ -318,6 +318,7 @@ class SendQuote:
     fee: Money
     total: Money
     receiver_account_id: str | None = None  # set for a payment to one's own account
+    receiver_fee: Money | None = None  # kept back from what the receiver gets (cash-in)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> SendQuote:
@@ -330,6 +331,7 @@ class SendQuote:
             fee=money_from(body["fee"]),
             total=money_from(body["total"]),
             receiver_account_id=body.get("receiverAccountId"),
+            receiver_fee=money_from(body["receiverFee"]) if "receiverFee" in body else None,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -399,6 +399,7 @@ OPENAPI: dict[str, Any] = {
                 receiverName=_STRING,
                 fee=_MONEY,
                 total=_MONEY,
+                receiverFee=_MONEY,
             ),
             "TransferRequest": _object(
                 [*_QUOTE_FIELDS, "pin", "transferId"],
