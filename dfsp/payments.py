@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dfsp import store
@@ -84,6 +84,7 @@ PAYMENT_KINDS = frozenset(
 FEE_NAME = "fee"
 MAX_STATEMENT_ROWS = 32
 SENDER_LOCKS = 64  # sends of customers sharing a lock queue behind each other
+SENDER_LOCK_SPACE = 0x5553  # the first key of the senders' advisory locks ("US")
 Clock = Callable[[], datetime]
 
 
@@ -347,9 +348,21 @@ class Payments:
                 if (memo := row.memo or {}).get("sender") == customer_id
             ]
 
-    def _sender_lock(self, customer_id: str) -> asyncio.Lock:
-        """One sender's sends queue on one lock (a fixed set, shared by hash)."""
-        return self._sender_locks[zlib.crc32(customer_id.encode()) % SENDER_LOCKS]
+    @asynccontextmanager
+    async def _sender_lock(self, customer_id: str) -> AsyncIterator[None]:
+        """One sender's limit check and transfer at a time: in this process on one of a
+        fixed set of locks (shared by hash), and across DFSP processes sharing a
+        PostgreSQL database on a transaction-level advisory lock of the sender, held on
+        its own connection until the transfer is committed. (SQLite serves one process.)"""
+        key = zlib.crc32(customer_id.encode())
+        async with self._sender_locks[key % SENDER_LOCKS]:
+            if self._sessions.kw["bind"].dialect.name != "postgresql":
+                yield
+                return
+            async with self._sessions() as session, session.begin():
+                signed = key - (1 << 32) if key >= 1 << 31 else key  # an int4 key
+                await session.execute(select(func.pg_advisory_xact_lock(SENDER_LOCK_SPACE, signed)))
+                yield
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncSession]:

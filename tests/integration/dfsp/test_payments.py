@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -311,6 +312,76 @@ async def test_concurrent_sends_never_pass_the_count_limit_together(database: Da
         refused = [o for o in outcomes if isinstance(o, LimitExceeded)]
         assert (len(refused), outcomes.count(usd("1"))) == (2, 2)
         assert await net.balance_of(net.alice, net.alice_account) == usd("996")
+
+
+@asynccontextmanager
+async def second_process(
+    database: Database, net: Network, tiers: TierTable
+) -> AsyncIterator[Payments]:
+    """The payments of another DFSP process on the same database (its own engine, its own
+    in-process locks), as when several DFSP nodes share one PostgreSQL."""
+    engine = create_store_engine(database.url, schema=database.schema)
+    try:
+        sessions = session_factory(engine)
+        ledger = Ledger(sessions, lambda: NOW)
+        rng = random.Random(2)
+        customers = Customers(
+            sessions,
+            ledger,
+            clock=lambda: NOW,
+            rng=rng,
+            user_numbers=LocalUserNumbers(sessions, rng),
+            pin_policy=PinPolicy(),
+            opening_balance=usd("1000"),
+            float_account=FLOAT,
+            currency="USD",
+        )
+        yield Payments(
+            sessions,
+            ledger,
+            customers,
+            fees=demo_fee_table(),
+            tiers=tiers,
+            clock=lambda: NOW,
+            fee_account=FEES,
+        )
+    finally:
+        await engine.dispose()
+
+
+@asyncio_test
+async def test_two_dfsp_processes_on_one_postgresql_keep_the_count_limit(
+    postgresql_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow database between the limit check and the transfer: the window two nodes
+    # would race through if the check were serialised per process only.
+    transfer_now = Ledger.transfer_now
+
+    async def slow_transfer_now(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.05)
+        return await transfer_now(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "transfer_now", slow_transfer_now)
+    three_a_day = TierTable((Tier("three", Limits(transfers_per_day=3)),))
+    async with (
+        open_network(postgresql_database, three_a_day) as net,
+        second_process(postgresql_database, net, three_a_day) as other,
+    ):
+
+        async def send_through(payments: Payments, transfer_id: str) -> TransferState:
+            quote = await payments.quote_send(
+                net.alice.id, net.alice_account, str(net.bob.user_number), usd("1")
+            )
+            return (await payments.send(quote, PIN, transfer_id)).status
+
+        outcomes = await asyncio.gather(
+            *(send_through(net.payments, f"node-a-{n}") for n in range(6)),
+            *(send_through(other, f"node-b-{n}") for n in range(6)),
+            return_exceptions=True,
+        )
+        refused = [o for o in outcomes if isinstance(o, LimitExceeded)]
+        assert (outcomes.count(TransferState.EXECUTED), len(refused)) == (3, 9), outcomes
+        assert await net.balance_of(net.alice, net.alice_account) == usd("994")
 
 
 # --- ministatement -----------------------------------------------------------------------
