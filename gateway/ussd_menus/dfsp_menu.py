@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from gateway.ussd_menus.journeys import (
     balance,
+    cash,
     home,
     manage_account,
     onboarding,
+    pending,
+    sell_goods,
     send_money,
     settings,
     switch_account,
@@ -25,11 +28,15 @@ from gateway.ussd_menus.screens import Menu, Screen
 def dfsp_menu(ctx: MenuContext) -> Menu:
     entries: home.Entries = {
         "send": "send.destination",
+        "sell": sell_goods.enter(ctx),
+        "pending": pending.enter(ctx),
         "manage": "manage.choose",
         "switch": switch_account.enter(ctx),
         "balance": "balance.pin",
         "ministatement": "ministatement.pin",
         "settings": "settings.choose",
+        "cash_in": cash.enter("cash_in.customer"),
+        "cash_out": cash.enter("cash_out.customer"),
     }
     screens: dict[str, Screen] = {}
     for part in (
@@ -41,6 +48,9 @@ def dfsp_menu(ctx: MenuContext) -> Menu:
         switch_account.screens(ctx),
         manage_account.screens(ctx),
         settings.screens(ctx),
+        sell_goods.screens(ctx),
+        pending.screens(ctx),
+        cash.screens(ctx),
     ):
         clash = screens.keys() & part.keys()
         if clash:

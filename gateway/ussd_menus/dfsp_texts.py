@@ -55,6 +55,42 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
     "dfsp.send.no_other_account": "You have no other account to send to",
     "dfsp.send.confirm": "Amount: {amount}\nLocal fee: {fee}\nTotal: {total}\nEnter PIN",
     "dfsp.send.done": "Status: {status}\nTo: {name}\nAmount: {amount}\nFee: {fee}",
+    # sell goods
+    "dfsp.sell.ask_buyer": "To initiate the sale enter the user number of the buyer",
+    "dfsp.sell.ask_amount": "Destination name: {name}\nEnter {currency} amount:",
+    "dfsp.sell.sent": "Invoice request sent!",
+    # pending transactions
+    "dfsp.pending.choose": "Choose:",
+    "dfsp.pending.incoming": "Incoming ({n})",
+    "dfsp.pending.outgoing": "Outgoing ({n})",
+    "dfsp.pending.pick": "Pick one:",
+    "dfsp.pending.none": "No pending transactions",
+    "dfsp.pending.item_in_invoice": "Invoice from {name} for {amount}",
+    "dfsp.pending.item_in_cash_out": "Cash out at {name} for {amount}",
+    "dfsp.pending.item_out_invoice": "Invoice to {name} for {amount}",
+    "dfsp.pending.item_out_cash_out": "Cash out for {name}: {amount}",
+    "dfsp.pending.detail_invoice": (
+        "Pending transaction from {name} for {amount} plus fee of {fee}. Total transaction"
+        " amount: {total} Please enter your PIN to approve or select 2 to reject.\n2. Reject"
+    ),
+    "dfsp.pending.detail_cash_out": (
+        "Cash out at agent {name}: {amount} plus fee of {fee}. Total: {total} Please enter"
+        " your PIN to approve or select 2 to reject.\n2. Reject"
+    ),
+    "dfsp.pending.paid_invoice": "Invoice paid!",
+    "dfsp.pending.paid_cash_out": "Cash out approved! Collect {amount} from {name}.",
+    "dfsp.pending.rejected": "Invoice rejected",
+    "dfsp.pending.sent_invoice": "Invoice to {name} for {amount}: waiting for the buyer",
+    "dfsp.pending.sent_cash_out": "Cash out for {name} of {amount}: waiting for the customer",
+    # agents
+    "dfsp.cash.ask_customer": "Enter customer user number",
+    "dfsp.cash.ask_amount": "Customer: {name}\nEnter {currency} amount:",
+    "dfsp.cash.confirm_in": "Cash in for {name}\nAmount: {amount}\nFee: {fee}\nEnter PIN",
+    "dfsp.cash.done_in": "Cash in done\nAmount: {amount}\nTo: {name}",
+    "dfsp.cash.out_requested": (
+        "Cash out request sent\nAmount: {amount}\nTo: {name}\n"
+        "The customer approves it in Pending transactions."
+    ),
     # balance and ministatement
     "dfsp.balance.ask_pin": "Enter your PIN",
     "dfsp.balance.show": "Balance: {balance}",
@@ -199,6 +235,39 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
     "dfsp.send.no_other_account": "Vous n'avez pas d'autre compte",
     "dfsp.send.confirm": "Montant : {amount}\nFrais : {fee}\nTotal : {total}\nEntrez le PIN",
     "dfsp.send.done": "Statut : {status}\nÀ : {name}\nMontant : {amount}\nFrais : {fee}",
+    "dfsp.sell.ask_buyer": "Pour vendre, entrez le numéro d'usager de l'acheteur",
+    "dfsp.sell.ask_amount": "Destinataire : {name}\nEntrez le montant en {currency} :",
+    "dfsp.sell.sent": "Facture envoyée !",
+    "dfsp.pending.choose": "Choisissez :",
+    "dfsp.pending.incoming": "Reçues ({n})",
+    "dfsp.pending.outgoing": "Envoyées ({n})",
+    "dfsp.pending.pick": "Choisissez :",
+    "dfsp.pending.none": "Aucune transaction en attente",
+    "dfsp.pending.item_in_invoice": "Facture de {name} pour {amount}",
+    "dfsp.pending.item_in_cash_out": "Retrait chez {name} de {amount}",
+    "dfsp.pending.item_out_invoice": "Facture à {name} pour {amount}",
+    "dfsp.pending.item_out_cash_out": "Retrait pour {name} : {amount}",
+    "dfsp.pending.detail_invoice": (
+        "Facture de {name} : {amount} plus frais de {fee}. Total : {total}. Entrez votre PIN"
+        " pour payer ou 2 pour refuser.\n2. Refuser"
+    ),
+    "dfsp.pending.detail_cash_out": (
+        "Retrait chez {name} : {amount} plus frais de {fee}. Total : {total}. Entrez votre"
+        " PIN pour accepter ou 2 pour refuser.\n2. Refuser"
+    ),
+    "dfsp.pending.paid_invoice": "Facture payée !",
+    "dfsp.pending.paid_cash_out": "Retrait accepté ! Recevez {amount} de {name}.",
+    "dfsp.pending.rejected": "Facture refusée",
+    "dfsp.pending.sent_invoice": "Facture à {name} pour {amount} : en attente",
+    "dfsp.pending.sent_cash_out": "Retrait pour {name} de {amount} : en attente",
+    "dfsp.cash.ask_customer": "Entrez le numéro d'usager du client",
+    "dfsp.cash.ask_amount": "Client : {name}\nEntrez le montant en {currency} :",
+    "dfsp.cash.confirm_in": "Dépôt pour {name}\nMontant : {amount}\nFrais : {fee}\nEntrez le PIN",
+    "dfsp.cash.done_in": "Dépôt fait\nMontant : {amount}\nÀ : {name}",
+    "dfsp.cash.out_requested": (
+        "Demande de retrait envoyée\nMontant : {amount}\nÀ : {name}\n"
+        "Le client l'accepte dans Transactions en attente."
+    ),
     "dfsp.balance.ask_pin": "Entrez votre code PIN",
     "dfsp.balance.show": "Solde : {balance}",
     "dfsp.ministatement.ask_pin": "Entrez votre PIN pour le mini-relevé.",

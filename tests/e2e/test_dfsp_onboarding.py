@@ -32,7 +32,7 @@ async def test_two_phones_on_board_and_the_same_person_is_refused(tmp_path: Path
         user_number = created.split("User number: ")[1][:8]
         assert user_number.isdigit()
         assert await hamim.reply("0") == (
-            "Welcome Hamim Ali!\n1. Send money\n"
+            "Welcome Hamim Ali!\n1. Send money\n2. Sell goods\n3. Pending transactions\n"
             "4. Manage account\n5. Switch account\n6. Check balance\n7. Ministatement\n"
             "8. Settings"
         )
