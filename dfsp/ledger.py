@@ -58,6 +58,7 @@ from dfsp.domain.transfers import (
     total_minor,
 )
 from dfsp.store import AccountRow, EntryRow, PostingRow, TransferRow
+from ussdloop import db
 from ussdloop.money import Money
 
 MAX_STATEMENT_ENTRIES = 100
@@ -71,7 +72,7 @@ Clock = Callable[[], datetime]
 class Ledger:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         bind = sessions.kw.get("bind")
-        if isinstance(bind, AsyncEngine) and not store.serialises_sqlite_writers(bind):
+        if isinstance(bind, AsyncEngine) and not db.serialises_sqlite_writers(bind):
             raise ValueError("a SQLite ledger needs its engine from dfsp.store.create_store_engine")
         self._sessions = sessions
         self._clock = clock

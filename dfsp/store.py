@@ -13,15 +13,13 @@ queue on the database lock (within the busy timeout) instead of failing with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -29,14 +27,11 @@ from sqlalchemy import (
     SQLColumnExpression,
     String,
     UniqueConstraint,
-    event,
     func,
     select,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
 from dfsp.domain.transfers import (
     AccountKind,
@@ -50,43 +45,13 @@ from dfsp.domain.transfers import (
 from ussdloop import db
 from ussdloop.money import Money
 
-# A session whose connection carries this execution option only reads: on SQLite it
-# begins a deferred transaction, so readers do not queue behind writers.
-READ_ONLY = {"dfsp_read_only": True}
-
-_NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+READ_ONLY = db.READ_ONLY
+UTCDateTime = db.UTCDateTime
 _SERIAL = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on PostgreSQL and SQLite alike.
-    (SQLite keeps no offset: values are stored as naive UTC, so they compare in order.)"""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("the ledger stores aware datetimes only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=_NAMING)
+    metadata = MetaData(naming_convention=db.NAMING_CONVENTION)
 
 
 class AccountRow(Base):
@@ -173,31 +138,8 @@ class EntryRow(Base):
 
 
 def create_store_engine(url: str, *, schema: str | None = None, **options: Any) -> AsyncEngine:
-    """The DFSP's database engine: ``ussdloop.db.create_engine`` plus, on SQLite,
-    ``BEGIN IMMEDIATE`` for write transactions."""
-    engine = db.create_engine(url, schema=schema, **options)
-    if engine.dialect.name == "sqlite":
-        sync_engine = engine.sync_engine
-        event.listen(sync_engine, "connect", _leave_transactions_to_sqlalchemy)
-        event.listen(sync_engine, "begin", _begin_sqlite_transaction)
-    return engine
-
-
-def serialises_sqlite_writers(engine: AsyncEngine) -> bool:
-    """False for a SQLite engine not made by ``create_store_engine``."""
-    return engine.dialect.name != "sqlite" or event.contains(
-        engine.sync_engine, "begin", _begin_sqlite_transaction
-    )
-
-
-def _leave_transactions_to_sqlalchemy(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy's documented recipe: stop the driver emitting its own (deferred) BEGIN.
-    dbapi_connection.isolation_level = None
-
-
-def _begin_sqlite_transaction(connection: Connection) -> None:
-    read_only = connection.get_execution_options().get("dfsp_read_only", False)
-    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+    """The DFSP's database engine (``ussdloop.db.create_service_engine``)."""
+    return db.create_service_engine(url, schema=schema, **options)
 
 
 # --- queries ------------------------------------------------------------------------
