@@ -1,1 +1,2 @@
-"""Central services: directory, ledger, rules, fraud, KMS, forensic log (the central issue)."""
+"""The central services of the network: participants (the DFSPs), directory, ledger,
+rules, fraud sharing, key management and the forensic log, behind one HTTP API."""

@@ -165,6 +165,26 @@ class SimulatorSettings:
 @dataclass(frozen=True)
 class CentralSettings:
     http: Listener = field(default_factory=lambda: Listener(port=8088))
+    # "" = the SQLite file <network.data_dir>/central.db; or a postgresql:// URL.
+    database: str = ""
+    currency: str = "USD"  # the settlement currency of the central ledger
+    # The switch operator's credentials (HTTP Basic) for the operator's routes.
+    operator_key: str = "operator"
+    operator_secret: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.currency) != 3 or not self.currency.isupper():
+            raise ValueError("currency must be an ISO 4217 code such as USD")
+        if self.database and not self.database.startswith(
+            ("postgresql://", "postgres://", "postgresql+asyncpg://", "sqlite")
+        ):
+            raise ValueError("database must be '' (SQLite under data_dir) or a postgresql:// URL")
+        if self.operator_secret and len(self.operator_secret) < 12:
+            raise ValueError("operator_secret must have at least 12 characters")
+
+    def database_url(self, data_dir: str | Path) -> str:
+        """The configured database, or the SQLite file ``<data_dir>/central.db``."""
+        return self.database or sqlite_url(data_dir, "central")
 
 
 @dataclass(frozen=True)

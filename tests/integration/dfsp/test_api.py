@@ -31,7 +31,7 @@ from dfsp.client import (
 )
 from dfsp.metrics import DfspMetrics
 from dfsp.store import create_store_engine
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_invoices import Shop, open_shop
 from tests.support import asyncio_test
 from ussdloop.db import session_factory

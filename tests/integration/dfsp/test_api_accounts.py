@@ -24,7 +24,7 @@ from dfsp.client import (
     WrongPinError,
 )
 from dfsp.domain.accounts import AccountRuleViolation
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_api import PIN, WRONG_PIN, register, served_dfsp, usd
 from tests.support import asyncio_test
 

@@ -27,7 +27,7 @@ from dfsp.client import (
     WrongPinError,
 )
 from dfsp.domain.transfers import TransferState
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_api import PIN, WRONG_PIN, Served, served_dfsp, usd
 from tests.support import asyncio_test
 from ussdloop.compose import dfsp_service

@@ -15,7 +15,7 @@ from dfsp.domain.payments import LimitExceeded, SendNotAllowed, SendResult
 from dfsp.domain.pins import WrongPin
 from dfsp.domain.tiers import Tier, TierTable
 from dfsp.domain.transfers import Posting, TransferState
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import PIN
 from tests.integration.dfsp.test_invoices import FEES, WRONG_PIN, Shop, open_shop, usd
 from tests.support import asyncio_test

@@ -35,12 +35,13 @@ from dfsp.domain.customers import (
     UserNumberTaken,
 )
 from dfsp.domain.pins import PinLocked, PinPolicy, WeakPin, WrongPin
+from dfsp.domain.tiers import demo_tier_table
 from dfsp.domain.transfers import AccountKind as LedgerKind
 from dfsp.domain.transfers import BalanceLimitExceeded, Posting
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.store import Base, create_store_engine
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.support import asyncio_test
 from ussdloop.db import session_factory
 from ussdloop.money import Money
@@ -100,6 +101,7 @@ async def open_dfsp(
             opening_balance=opening_balance,
             float_account=FLOAT,
             currency="USD",
+            tiers=demo_tier_table(),
         )
         yield Dfsp(customers, ledger, database)
     finally:

@@ -44,7 +44,7 @@ from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import FLOAT, NOW, PIN, Dfsp, primary_of
 from tests.support import asyncio_test
 from ussdloop.db import session_factory
@@ -155,6 +155,7 @@ async def open_shop(database: Database, tiers: TierTable | None = None) -> Async
             opening_balance=usd("1000"),
             float_account=FLOAT,
             currency="USD",
+            tiers=tiers or demo_tier_table(),
         )
         notices = RecordedNotices()
         payments = Payments(
@@ -162,7 +163,6 @@ async def open_shop(database: Database, tiers: TierTable | None = None) -> Async
             ledger,
             customers,
             fees=FEE_TABLE,
-            tiers=tiers or demo_tier_table(),
             clock=clock,
             fee_account=FEES,
             notices=notices,

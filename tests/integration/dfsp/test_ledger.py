@@ -41,7 +41,7 @@ from dfsp.domain.transfers import (
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.store import Base, create_store_engine
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.support import asyncio_test
 from ussdloop.db import create_engine, session_factory, sqlite_url
 from ussdloop.money import Money

@@ -19,7 +19,7 @@ from dfsp.notice_texts import LANGUAGES, MAX_SMS_CHARS, TEXTS, render_notice
 from dfsp.notification_store import NoticeRow, OutboxState
 from dfsp.notifications import Notifications, RetryPolicy
 from gateway.smpp.gsm0338 import gsm7_length
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import Dfsp, open_dfsp
 from tests.support import asyncio_test, until
 

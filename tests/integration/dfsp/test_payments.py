@@ -38,7 +38,7 @@ from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
-from tests.integration.dfsp.conftest import Database
+from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import (
     FLOAT,
     NOW,
@@ -109,6 +109,7 @@ async def open_network(
             opening_balance=usd("1000"),
             float_account=FLOAT,
             currency="USD",
+            tiers=tiers or demo_tier_table(),
         )
         dfsp = Dfsp(customers, ledger, database)
         payments = Payments(
@@ -116,7 +117,6 @@ async def open_network(
             ledger,
             customers,
             fees=demo_fee_table(),
-            tiers=tiers or demo_tier_table(),
             clock=lambda: NOW,
             fee_account=FEES,
         )
@@ -335,13 +335,13 @@ async def second_process(
             opening_balance=usd("1000"),
             float_account=FLOAT,
             currency="USD",
+            tiers=tiers,
         )
         yield Payments(
             sessions,
             ledger,
             customers,
             fees=demo_fee_table(),
-            tiers=tiers,
             clock=lambda: NOW,
             fee_account=FEES,
         )

@@ -1,4 +1,4 @@
-"""The databases every DFSP integration test runs on: SQLite always, PostgreSQL when
+"""The databases every integration test of a service runs on: SQLite always, PostgreSQL when
 USSDLOOP_TEST_PG is set (skipped with the reason otherwise)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class Database:
 
 @pytest.fixture
 def sqlite_database(tmp_path: Path) -> Database:
-    return Database(sqlite_url(tmp_path, "dfsp"), None)
+    return Database(sqlite_url(tmp_path, "service"), None)
 
 
 @pytest.fixture
