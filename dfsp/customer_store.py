@@ -7,7 +7,9 @@ Tables (made by migration 0002, on the shared ``dfsp.store.Base``):
   ``seq`` gives the opening order ("oldest first");
 - ``account_holders``: who holds an account and with which rights, in the order added;
 - ``primary_accounts``: each customer's one primary account (the primary key is the
-  customer), which must be an account they hold.
+  customer), which must be an account they hold;
+- ``tier_changes`` (migration 0005, with ``customers.tier`` and ``tier_held``): every
+  change of a customer's tier, oldest first.
 
 Also here: a customer row as the value callers see (``Customer``, from
 ``dfsp.domain.customers``) and ``LocalUserNumbers``, the user-number allocator over the
@@ -37,6 +39,8 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     exists,
+    false,
+    func,
     insert,
     or_,
     select,
@@ -48,7 +52,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from dfsp.domain.accounts import Account, AccountBook, AccountKind, Holder
 from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.identifiers import PersonKey, UserNumber, allocate_user_number
-from dfsp.store import READ_ONLY, Base, UTCDateTime
+from dfsp.domain.tiers import RecordedTierChange, TierChangeReason
+from dfsp.store import READ_ONLY, AccountRow, Base, UTCDateTime
 
 _SERIAL = BigInteger().with_variant(Integer, "sqlite")
 
@@ -82,6 +87,8 @@ class CustomerRow(Base):
     pin_locked: Mapped[bool] = mapped_column(Boolean)
     language: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tier: Mapped[str | None] = mapped_column(String(32))  # None: the table's first tier
+    tier_held: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class CustomerAccountRow(Base):
@@ -120,6 +127,28 @@ class PrimaryAccountRow(Base):
 
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class TierChangeRow(Base):
+    __tablename__ = "tier_changes"
+    __table_args__ = (
+        CheckConstraint("reason IN ('automatic', 'auditor')", name="known_reason"),
+        CheckConstraint(
+            "(reason = 'automatic' AND actor IS NULL)"
+            " OR (reason = 'auditor' AND actor IS NOT NULL)",
+            name="auditor_named",
+        ),
+    )
+
+    seq: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)  # outlives the customer
+    from_tier: Mapped[str] = mapped_column(String(32))
+    to_tier: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(200))
+    held: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -207,6 +236,74 @@ async def delete_customer(session: AsyncSession, customer_id: str) -> None:
         delete(CustomerAccountRow).where(CustomerAccountRow.owner_id == customer_id)
     )
     await session.execute(delete(CustomerRow).where(CustomerRow.id == customer_id))
+
+
+# --- tiers --------------------------------------------------------------------------
+
+
+async def owned_balance_minor(session: AsyncSession, customer_id: str) -> int:
+    """The available money (balance less held funds) of the open accounts the customer
+    owns: the balance an upgrade rule looks at."""
+    query = (
+        select(func.coalesce(func.sum(AccountRow.balance_minor - AccountRow.held_minor), 0))
+        .join(CustomerAccountRow, CustomerAccountRow.ledger_account_id == AccountRow.id)
+        .where(CustomerAccountRow.owner_id == customer_id, ~CustomerAccountRow.closed)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def upgrade_tier(
+    session: AsyncSession, customer_id: str, stored: str | None, to: str
+) -> bool:
+    """Move an unheld customer whose stored tier is still ``stored`` to ``to``; False
+    when another change came first (the row changed: nothing done)."""
+    statement = (
+        update(CustomerRow)
+        .where(
+            CustomerRow.id == customer_id,
+            CustomerRow.tier.is_not_distinct_from(stored),
+            ~CustomerRow.tier_held,
+        )
+        .values(tier=to)
+        .returning(CustomerRow.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+def add_tier_change(session: AsyncSession, change: RecordedTierChange) -> None:
+    session.add(
+        TierChangeRow(
+            customer_id=change.customer_id,
+            from_tier=change.from_tier,
+            to_tier=change.to_tier,
+            reason=change.reason.value,
+            actor=change.actor,
+            note=change.note,
+            held=change.held,
+            at=change.at,
+        )
+    )
+
+
+async def tier_changes(session: AsyncSession, customer_id: str) -> list[RecordedTierChange]:
+    query = (
+        select(TierChangeRow)
+        .where(TierChangeRow.customer_id == customer_id)
+        .order_by(TierChangeRow.seq)
+    )
+    return [
+        RecordedTierChange(
+            customer_id=row.customer_id,
+            from_tier=row.from_tier,
+            to_tier=row.to_tier,
+            reason=TierChangeReason(row.reason),
+            actor=row.actor,
+            note=row.note,
+            held=row.held,
+            at=row.at,
+        )
+        for row in (await session.scalars(query)).all()
+    ]
 
 
 # --- accounts -----------------------------------------------------------------------

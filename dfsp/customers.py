@@ -14,6 +14,16 @@ registration is then refused), the customer's rows next, and the demo opening ba
 last, as the idempotent ledger transfer ``opening:<ledger account>`` from the float.
 Closing an account sets its ledger account's balance limit to zero in the same
 transaction, so no money can arrive in a closed account.
+
+Tiers (SPEC section 3, "Limits and tiers"; the rules are ``dfsp.domain.tiers``): a
+customer's tier is stored by name (none stored: the table's first tier). ``upgrade_tier``
+applies the automatic upgrade, called where limits are checked (``dfsp.payments``): the
+balance of the accounts they own and their days since registering against the rules, a
+move up only, never while an auditor's downgrade holds. It is one conditional UPDATE
+(``WHERE tier = <the tier read> AND NOT tier_held``) with its history row, so racing
+checks upgrade and record once and an auditor's change made meanwhile wins.
+``change_tier`` is an auditor's change, made on the locked customer row. Every change is
+a row of ``tier_changes`` (``tier_history``).
 """
 
 from __future__ import annotations
@@ -62,6 +72,14 @@ from dfsp.domain.pins import (
     needs_rehash,
     verify_pin,
 )
+from dfsp.domain.tiers import (
+    RecordedTierChange,
+    Tier,
+    TierChange,
+    TierChangeReason,
+    TierTable,
+    auditor_words,
+)
 from dfsp.domain.transfers import AccountKind as LedgerKind
 from dfsp.domain.transfers import Posting
 from dfsp.ledger import Ledger
@@ -89,6 +107,7 @@ class Customers:
         opening_balance: Money | None,
         float_account: str,
         currency: str,
+        tiers: TierTable,
         max_pin_failures: int = DEFAULT_MAX_FAILURES,
     ) -> None:
         if opening_balance is not None and (
@@ -104,6 +123,7 @@ class Customers:
         self._opening_balance = opening_balance
         self._float_account = float_account
         self._currency = currency
+        self._tiers = tiers
         self._max_pin_failures = max_pin_failures
 
     # --- registration and look-up -------------------------------------------------------
@@ -156,6 +176,8 @@ class Customers:
                 pin_locked=False,
                 language=language,
                 created_at=self._clock(),
+                tier=None,
+                tier_held=False,
             )
             try:
                 async with self._sessions.begin() as session:
@@ -208,6 +230,90 @@ class Customers:
             if (await session.execute(statement)).scalar_one_or_none() is None:
                 raise UnknownCustomer(customer_id)
         _log.info("customer_language_set customer_id={customer_id}", customer_id=customer_id)
+
+    # --- tiers --------------------------------------------------------------------------
+
+    async def tier_of(self, customer_id: str) -> Tier:
+        """The customer's tier as stored (``UnknownTier`` if the configuration no longer
+        has it)."""
+        async with self._reading() as session:
+            row = await store.find_customer(session, customer_id)
+            if row is None:
+                raise UnknownCustomer(customer_id)
+            return self._tiers.tier(row.tier or self._tiers.default.name)
+
+    async def upgrade_tier(self, customer_id: str) -> Tier:
+        """The customer's tier once the automatic upgrade rule has been applied: moved up
+        (and recorded) when their balance and age now meet a higher tier's rule."""
+        async with self._reading() as session:
+            row = await store.find_customer(session, customer_id)
+            if row is None:
+                raise UnknownCustomer(customer_id)
+            stored, held, since = row.tier, row.tier_held, row.created_at
+            balance = Money(self._currency, await store.owned_balance_minor(session, customer_id))
+        now = self._clock()
+        age_days = max((now - since).days, 0)
+        current = self._tiers.tier(stored or self._tiers.default.name)
+        upgraded = self._tiers.next_tier(current.name, balance, age_days, held=held)
+        if upgraded == current:
+            return current
+        note = f"balance {balance} {balance.currency}, age {age_days} days"
+        change = RecordedTierChange(
+            customer_id,
+            current.name,
+            upgraded.name,
+            TierChangeReason.AUTOMATIC,
+            None,
+            note,
+            False,
+            now,
+        )
+        async with self._sessions.begin() as session:
+            if not await store.upgrade_tier(session, customer_id, stored, upgraded.name):
+                return await self.tier_of(customer_id)  # changed meanwhile: that change holds
+            store.add_tier_change(session, change)
+        _log.info(
+            "customer_tier_upgraded customer_id={customer_id} tier={tier}",
+            customer_id=customer_id,
+            tier=upgraded.name,
+        )
+        return upgraded
+
+    async def change_tier(
+        self, customer_id: str, tier_name: str, *, actor: str, reason: str
+    ) -> TierChange:
+        """An auditor puts the customer in ``tier_name``; a downgrade holds against the
+        automatic upgrades until their next change. Recorded with the auditor and reason."""
+        actor, reason = auditor_words(actor, reason)
+        async with self._sessions.begin() as session:
+            row = await self._locked_customer(session, customer_id)
+            change = self._tiers.auditor_change(row.tier or self._tiers.default.name, tier_name)
+            row.tier, row.tier_held = change.after.name, change.holds
+            store.add_tier_change(
+                session,
+                RecordedTierChange(
+                    customer_id,
+                    change.before.name,
+                    change.after.name,
+                    TierChangeReason.AUDITOR,
+                    actor,
+                    reason,
+                    change.holds,
+                    self._clock(),
+                ),
+            )
+        _log.info(
+            "customer_tier_changed customer_id={customer_id} tier={tier} actor={actor}",
+            customer_id=customer_id,
+            tier=change.after.name,
+            actor=actor,
+        )
+        return change
+
+    async def tier_history(self, customer_id: str) -> tuple[RecordedTierChange, ...]:
+        """Every change of the customer's tier, oldest first."""
+        async with self._reading() as session:
+            return tuple(await store.tier_changes(session, customer_id))
 
     # --- PINs ---------------------------------------------------------------------------
 

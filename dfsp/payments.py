@@ -2,7 +2,9 @@
 "Send money", "Limits and tiers", "Fees").
 
 ``quote_send`` resolves the receiver by user number and prices the transfer (the quote
-shown before the PIN); ``send`` checks the PIN, the sender's tier limits and moves the
+shown before the PIN); ``send`` checks the PIN, the limits of the sender's tier (after
+the automatic upgrade their balance and age may have earned: ``Customers.upgrade_tier``)
+and the receiver's maximum balance in the receiver's own tier, and moves the
 money in one ledger transfer: the principal to the receiver's primary account (or, between
 one's own accounts, the chosen one) and the fee, as its own posting, into the DFSP's fee
 account. ``send`` is idempotent on its transfer id: a retry returns the same result. ``hold`` is
@@ -22,9 +24,9 @@ same keys again; the sink keeps one): ``sent`` and ``received``, or ``cash_in`` 
 customer of a cash-in, ``cash_out`` to the customer of a cash-out. An own-account
 transfer gets one ``sent``; the payee of an invoice is told by ``dfsp.invoices``.
 
-Concurrency: one sender's limit check and transfer are serialised within this process
-(a lock per sending customer, from a fixed set); across processes two sends racing for the last
-transfer of the day could both pass.
+Concurrency: one sender's limit check and transfer are serialised, within this process
+on a lock per sending customer (from a fixed set) and across DFSP processes sharing
+PostgreSQL on an advisory lock of the sender (``_sender_lock``).
 """
 
 from __future__ import annotations
@@ -65,7 +67,6 @@ from dfsp.domain.payments import (
     UnknownReceiver,
 )
 from dfsp.domain.pins import Pin
-from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import (
     CurrencyMismatch,
     Posting,
@@ -96,7 +97,6 @@ class Payments:
         customers: Customers,
         *,
         fees: FeeTable,
-        tiers: TierTable,
         clock: Clock,
         fee_account: str,
         tz: tzinfo = UTC,
@@ -106,7 +106,6 @@ class Payments:
         self._ledger = ledger
         self._customers = customers
         self._fees = fees
-        self._tiers = tiers
         self._clock = clock
         self._fee_account = fee_account
         self._tz = tz
@@ -307,19 +306,20 @@ class Payments:
     async def _check_limits(self, quote: SendQuote) -> None:
         if quote.own_accounts:
             return
-        limits = self._tiers.default.limits  # per-customer tiers are not stored yet
+        sender_tier = await self._customers.upgrade_tier(quote.sender_customer_id)
         usage = usage_from(
             await self._past_transfers(quote.sender_customer_id),
             self._clock(),
             tz=self._tz,
             currency=quote.currency,
         )
-        violation = check_transfer(limits, usage, quote.amount, own_account=False)
+        violation = check_transfer(sender_tier.limits, usage, quote.amount, own_account=False)
         if violation is None:
+            receiver_tier = await self._customers.tier_of(quote.receiver_customer_id)
             account = await self._ledger.account(quote.receiver_ledger_account_id)
             received = quote.quote.credit
             after = account.balance + account.incoming + received
-            violation = check_balance(limits, after, received=received)
+            violation = check_balance(receiver_tier.limits, after, received=received)
         if violation is not None:
             raise LimitExceeded(violation)
 

@@ -3,8 +3,8 @@
 ``DfspService`` is started alone (``ussdloop dfsp --dfsp NAME``) or with the rest of the
 network (``ussdloop up``). ``start()`` opens the database engine, brings the schema to
 the latest migration, makes sure the DFSP's float and fee ledger accounts exist (opening
-them again on a restart is a no-op), builds ``Customers``, ``Payments``
-(with the configured fee and tier tables), ``Invoices`` and ``Cash`` and serves
+them again on a restart is a no-op), builds ``Customers`` (with the configured tier
+table), ``Payments`` (with the fee table), ``Invoices`` and ``Cash`` and serves
 ``dfsp_app`` (with ``GET /metrics``: ``dfsp.metrics``) on the configured API listener
 (port 0 picks a free port: see ``port``), and starts ``Notifications``
 (``notifications``: the notice outbox and its delivery loop), which delivers through the
@@ -159,6 +159,7 @@ class DfspService:
                 opening_balance=self.opening_balance,
                 float_account=FLOAT_ACCOUNT,
                 currency=currency,
+                tiers=self.tiers,
             )
             notifications = Notifications(
                 sessions,
@@ -171,7 +172,6 @@ class DfspService:
                 ledger,
                 customers,
                 fees=self.fees,
-                tiers=self.tiers,
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,

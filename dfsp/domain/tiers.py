@@ -10,6 +10,10 @@ change (forensic log). An auditor's downgrade holds: automatic upgrades stop for
 customer until an auditor changes their tier again (``TierChange.holds``), or the next
 automatic check would undo it.
 
+The DFSP (``dfsp.customers``) stores each customer's tier and measures, for the rule, the
+balance as the available money of every open account the customer owns (held funds
+left out) and the age in whole days since they registered.
+
 Configuration, TOML ``[[tiers]]`` tables, lowest first:
 
     [[tiers]]
@@ -25,8 +29,10 @@ Configuration, TOML ``[[tiers]]`` tables, lowest first:
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dfsp.domain.fees import amount_setting
@@ -36,6 +42,8 @@ from ussdloop.money import Money
 
 MAX_TIERS = 16
 MAX_NAME_LENGTH = 32
+MAX_ACTOR_LENGTH = 64
+MAX_NOTE_LENGTH = 200
 
 
 class TierError(ValueError):
@@ -46,6 +54,43 @@ class UnknownTier(TierError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown tier {name!r}")
         self.name = name
+
+
+class InvalidTierChange(TierError):
+    """An auditor's change without an actor or a reason, or with one too long."""
+
+
+class TierChangeReason(enum.StrEnum):
+    AUTOMATIC = "automatic"  # the upgrade rule was met
+    AUDITOR = "auditor"  # an auditor's choice
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTierChange:
+    """One line of a customer's tier history, as stored: what the forensic log reads.
+
+    ``actor`` is the auditor (None for an automatic upgrade); ``note`` is the auditor's
+    reason, or for an automatic upgrade the balance and age that met the rule; ``held``
+    whether automatic upgrades stop after it (an auditor's downgrade)."""
+
+    customer_id: str
+    from_tier: str
+    to_tier: str
+    reason: TierChangeReason
+    actor: str | None
+    note: str
+    held: bool
+    at: datetime
+
+
+def auditor_words(actor: str, reason: str) -> tuple[str, str]:
+    """The actor and the reason of an auditor's change, checked and stripped."""
+    actor, reason = actor.strip(), reason.strip()
+    if not 0 < len(actor) <= MAX_ACTOR_LENGTH:
+        raise InvalidTierChange(f"the auditor is named in 1 to {MAX_ACTOR_LENGTH} characters")
+    if not 0 < len(reason) <= MAX_NOTE_LENGTH:
+        raise InvalidTierChange(f"the reason is 1 to {MAX_NOTE_LENGTH} characters")
+    return actor, reason
 
 
 @dataclass(frozen=True, slots=True)
