@@ -18,15 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.api import central_app
 from central.component import CentralContext, Component
+from central.directory.component import component as directory_component
+from central.fraud.component import component as fraud_component
 from central.migrate import migrate
 from central.participants import Participants
+from central.rules.component import component as rules_component
 from ussdloop.config import CentralSettings
 from ussdloop.db import create_service_engine, session_factory
 
 log = logging.getLogger(__name__)
 
 # Each component's ``component(context) -> Component``, in start order.
-COMPONENTS: tuple[Callable[[CentralContext], Component], ...] = ()
+COMPONENTS: tuple[Callable[[CentralContext], Component], ...] = (
+    directory_component,
+    fraud_component,
+    rules_component,
+)
 
 
 def _now() -> datetime:

@@ -171,10 +171,22 @@ class CentralSettings:
     # The switch operator's credentials (HTTP Basic) for the operator's routes.
     operator_key: str = "operator"
     operator_secret: str = ""
+    # The scheme (central) fee on transfers across DFSPs: a stair-step schedule
+    # ``{ bands = [{ up_to?, flat, percent? }] }`` (see central.rules.fees; empty: none).
+    scheme_fee: dict[str, Any] = field(default_factory=dict)
+    # The largest single transfer the scheme allows (decimal string), or "none".
+    max_transfer: str = "none"
 
     def __post_init__(self) -> None:
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError("currency must be an ISO 4217 code such as USD")
+        if self.max_transfer != "none":
+            try:
+                positive = Money.parse(self.max_transfer, self.currency).is_positive
+            except MoneyError as error:
+                raise ConfigError("central.max_transfer", str(error)) from None
+            if not positive:
+                raise ConfigError("central.max_transfer", 'must be positive, or "none"')
         if self.database and not self.database.startswith(
             ("postgresql://", "postgres://", "postgresql+asyncpg://", "sqlite")
         ):

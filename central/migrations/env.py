@@ -14,6 +14,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import central.directory.store  # the directory's models
+import central.fraud.store  # noqa: F401  (the fraud component's models)
 from central.store import Base
 from ussdloop.db import create_service_engine
 
