@@ -111,11 +111,8 @@ async def test_batch_lookup_answers_every_identifier(database: Database) -> None
         numbers = [await dfsp1.register_user(f"User {i}") for i in range(3)]
         unknown = next(n for n in ("11111111", "22222222") if n not in numbers)
         found = await dfsp1.lookup_many([*numbers, unknown, "not-a-number"])
-        assert [found[n].name if found[n] else None for n in numbers] == [  # type: ignore[union-attr]
-            "User 0",
-            "User 1",
-            "User 2",
-        ]
+        names = [entry.name if (entry := found[n]) else None for n in numbers]
+        assert names == ["User 0", "User 1", "User 2"]
         assert found[unknown] is None and found["not-a-number"] is None
         with pytest.raises(CentralError) as too_many:
             await dfsp1.lookup_many(str(10_000_000 + i) for i in range(1001))

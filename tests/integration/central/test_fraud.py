@@ -1,0 +1,84 @@
+"""Central fraud sharing through its typed client, on a running central service."""
+
+from __future__ import annotations
+
+import pytest
+
+from central.client import CentralError
+from central.fraud.client import FraudClient
+from tests.integration.central.support import running_central
+from tests.integration.conftest import Database
+from tests.support import asyncio_test
+
+JANE = "23456789"
+
+
+@asyncio_test
+async def test_the_score_is_the_highest_of_each_dfsps_latest_report(database: Database) -> None:
+    async with running_central(database) as central:
+        dfsp1 = FraudClient(central.as_dfsp(await central.register("dfsp1")))
+        dfsp2 = FraudClient(central.as_dfsp(await central.register("dfsp2")))
+        clean = await dfsp1.user(JANE)
+        assert (clean.score, clean.blacklisted, clean.reports, clean.blocked) == (
+            0,
+            False,
+            (),
+            False,
+        )
+
+        assert (await dfsp1.report(JANE, 40, "unusual pattern")).score == 40
+        assert (await dfsp2.report(JANE, 70, "chargebacks")).score == 70
+        assert (await dfsp2.report(JANE, 10, "chargebacks explained")).score == 40
+        user = await dfsp1.user(JANE)
+        assert sorted((r.dfsp, r.score, r.reason) for r in user.reports) == [
+            ("dfsp1", 40, "unusual pattern"),
+            ("dfsp2", 10, "chargebacks explained"),
+        ]
+        assert not user.blocked
+        assert (await dfsp1.report(JANE, 100, "confirmed mule")).blocked
+
+
+@asyncio_test
+async def test_blacklisting_needs_a_reason_and_records_who(database: Database) -> None:
+    async with running_central(database) as central:
+        dfsp1 = FraudClient(central.as_dfsp(await central.register("dfsp1")))
+        operator = FraudClient(central.as_operator())
+        listed = await dfsp1.blacklist(JANE, "stolen identity")
+        assert (listed.blacklisted, listed.reason, listed.changed_by) == (
+            True,
+            "stolen identity",
+            "dfsp1",
+        )
+        assert listed.blocked and listed.score == 0
+        cleared = await operator.unblacklist(JANE, "identity confirmed")
+        assert (cleared.blacklisted, cleared.reason, cleared.changed_by) == (
+            False,
+            "identity confirmed",
+            "operator:operator",
+        )
+        assert not cleared.blocked
+        with pytest.raises(CentralError) as no_reason:
+            await operator.blacklist(JANE, "")
+        assert (no_reason.value.status, no_reason.value.id) == (400, "BadRequest")
+
+
+@asyncio_test
+async def test_bad_reports_and_unauthorised_calls_are_refused(database: Database) -> None:
+    async with running_central(database) as central:
+        dfsp1 = FraudClient(central.as_dfsp(await central.register("dfsp1")))
+        for number, score in ((JANE, 101), (JANE, -1), ("0123456", 50), ("01234567", 50)):
+            with pytest.raises(CentralError) as bad:
+                await dfsp1.report(number, score, "why")
+            assert bad.value.status == 400
+        with pytest.raises(CentralError) as operator_reports:
+            await FraudClient(central.as_operator()).report(JANE, 50, "why")
+        assert (operator_reports.value.status, operator_reports.value.id) == (
+            403,
+            "ForbiddenError",
+        )
+        async with central.session.get(f"{central.url}/fraud/users/{JANE}") as response:
+            assert response.status == 401
+        async with central.session.put(
+            f"{central.url}/fraud/blacklist/{JANE}", json={"reason": "x"}
+        ) as response:
+            assert response.status == 401
