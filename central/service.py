@@ -20,6 +20,7 @@ from central.api import central_app
 from central.component import CentralContext, Component
 from central.directory.component import component as directory_component
 from central.fraud.component import component as fraud_component
+from central.ledger import component as ledger_component
 from central.migrate import migrate
 from central.participants import Participants
 from central.rules.component import component as rules_component
@@ -33,6 +34,7 @@ COMPONENTS: tuple[Callable[[CentralContext], Component], ...] = (
     directory_component,
     fraud_component,
     rules_component,
+    ledger_component,
 )
 
 
@@ -42,8 +44,14 @@ def _now() -> datetime:
 
 class CentralService:
     def __init__(
-        self, settings: CentralSettings, *, database_url: str, schema: str | None = None
+        self,
+        settings: CentralSettings,
+        *,
+        database_url: str,
+        schema: str | None = None,
+        clock: Callable[[], datetime] = _now,  # the central clock (tests inject one)
     ) -> None:
+        self.clock = clock
         self.settings = settings
         self.database_url = database_url
         self.schema = schema  # a PostgreSQL schema of its own (tests, shared servers)
@@ -67,7 +75,9 @@ class CentralService:
         try:
             await migrate(engine)
             sessions = session_factory(engine)
-            context = CentralContext(sessions, _now, Participants(sessions, _now), self.settings)
+            context = CentralContext(
+                sessions, self.clock, Participants(sessions, self.clock), self.settings
+            )
             components = [build(context) for build in COMPONENTS]
             for component in components:
                 if component.start is not None:

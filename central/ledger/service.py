@@ -1,0 +1,578 @@
+"""The central ledger's use cases: one database transaction each.
+
+Lock order, the one order of the ledger: a transfer row first (``FOR UPDATE``), then the
+position accounts of its DFSPs in name order. A prepare has no transfer row to lock
+yet: it locks the payer's and payee's accounts (name order), so a payer's concurrent
+prepares queue on its account and each sees the others' holds when it checks the net
+debit cap. On SQLite, write transactions begin ``IMMEDIATE`` (``create_service_engine``)
+and so run one at a time.
+
+Every state change writes its notifications in the same transaction; after the
+commit ``wake`` tells the connected sockets of the DFSPs concerned. Expiry is decided by
+this service's clock only: the sweep (``expire_due``) and every access to a prepared
+transfer past its ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from central.errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessableEntityError,
+)
+from central.ledger.domain import (
+    FEE_ACCOUNT,
+    Prepare,
+    TransferState,
+    assert_balanced,
+    check_net_debit_cap,
+    check_not_expired,
+    may_become,
+)
+from central.ledger.store import (
+    LedgerAccountRow,
+    LedgerEntryRow,
+    LedgerNotificationRow,
+    LedgerSettlementRow,
+    LedgerTransferRow,
+)
+from central.ledger.wire import notification_body, request_digest
+from central.participants import Status
+from central.store import ParticipantRow
+from clearing.ilp.conditions import fulfills
+from ussdloop import db
+
+MAX_EXPIRE_BATCH: Final = 500
+MAX_NOTIFICATIONS: Final = 500
+EXPIRED_REASON: Final = "expired"
+PAUSED_REASON: Final = "dfsp paused"
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Wake = Callable[[Iterable[str]], None]
+
+
+@dataclass(frozen=True)
+class PositionTotals:
+    account: str
+    payments_minor: int
+    receipts_minor: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.receipts_minor - self.payments_minor
+
+
+@dataclass(frozen=True)
+class SettlementTotals:
+    id: str
+    transfers: int
+    settled_at: datetime
+    nets_minor: list[tuple[str, int]]  # (account, net), summing to zero
+
+
+@dataclass
+class _Change:
+    """What a transaction changed: the transfer and the DFSPs to wake after commit."""
+
+    row: LedgerTransferRow
+    parties: tuple[str, ...] = ()
+    refusal: UnprocessableEntityError | None = None
+
+
+class CentralLedger:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        currency: str,
+        wake: Wake = lambda dfsps: None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._currency = currency
+        self._wake = wake
+
+    # --- prepare ------------------------------------------------------------------
+
+    async def prepare(self, caller: str, prepare: Prepare) -> tuple[LedgerTransferRow, bool]:
+        """Hold the transfer; ``(transfer, created)``. The same request again answers the
+        transfer as it is now; another request with the same id is ``AlreadyExistsError``."""
+        if caller != prepare.payer:
+            raise ForbiddenError("only the debited DFSP may prepare a transfer")
+        digest = request_digest(prepare)
+        async with self._reading() as session:
+            existing = await session.get(LedgerTransferRow, prepare.id)
+        if existing is not None:
+            return await self._retried(existing, digest), False
+        await self._open_accounts([prepare.payer, prepare.payee])
+        try:
+            change = await self._prepare_once(prepare, digest)
+        except IntegrityError:  # a concurrent twin stored the id first
+            async with self._reading() as session:
+                existing = await session.get(LedgerTransferRow, prepare.id)
+            if existing is None:
+                raise
+            return await self._retried(existing, digest), False
+        self._after(change)
+        if change.parties:
+            log.info(
+                "event=ledger_transfer_prepared transfer_id=%s payer=%s payee=%s",
+                prepare.id,
+                prepare.payer,
+                prepare.payee,
+            )
+            return change.row, True
+        return await self._retried(change.row, digest), False
+
+    async def _prepare_once(self, prepare: Prepare, digest: str) -> _Change:
+        async with self._sessions.begin() as session:
+            accounts = await _lock_accounts(session, [prepare.payer, prepare.payee])
+            twin = await session.get(LedgerTransferRow, prepare.id)
+            if twin is not None:
+                return _Change(twin)
+            now = self._clock()
+            check_not_expired(prepare.expires_at, now)
+            payer = await _participant(session, prepare.payer)
+            await _active_payee(session, prepare.payee)
+            if payer.status != Status.ACTIVE.value:
+                raise ForbiddenError(f"the DFSP {payer.name!r} is paused")
+            position = await _net_debit_position(session, prepare.payer)
+            check_net_debit_cap(
+                position, prepare.debit_minor, payer.net_debit_cap_minor, self._currency
+            )
+            row = LedgerTransferRow(
+                id=prepare.id,
+                payer=prepare.payer,
+                payee=prepare.payee,
+                amount_minor=prepare.amount_minor,
+                fee_minor=prepare.fee_minor,
+                condition=prepare.condition,
+                expires_at=prepare.expires_at,
+                state=TransferState.PREPARED.value,
+                reason=None,
+                fulfilment=None,
+                memo=json.dumps(prepare.memo),
+                debit_memo=None if prepare.debit_memo is None else json.dumps(prepare.debit_memo),
+                request_digest=digest,
+                prepared_at=now,
+                executed_at=None,
+                decided_at=None,
+                settlement_id=None,
+            )
+            session.add(row)
+            entries = prepare.entries()
+            assert_balanced(entries)
+            await session.flush()
+            session.add_all(
+                LedgerEntryRow(transfer_id=row.id, account=account, amount_minor=amount)
+                for account, amount in entries
+            )
+            return _Change(row, self._notify(session, row, accounts, now))
+
+    async def _retried(self, row: LedgerTransferRow, digest: str) -> LedgerTransferRow:
+        if row.request_digest != digest:
+            raise AlreadyExistsError(f"the transfer {row.id} exists with other content")
+        return await self._current(row)
+
+    # --- decisions ----------------------------------------------------------------
+
+    async def fulfil(
+        self, caller: str | None, transfer_id: str, preimage: bytes
+    ) -> LedgerTransferRow:
+        """Execute when ``preimage`` hashes to the condition before the transfer expires
+        (by this ledger's clock); the same fulfilment again answers the transfer."""
+
+        async def decide(session: AsyncSession, row: LedgerTransferRow, now: datetime) -> _Change:
+            state = TransferState(row.state)
+            if state is TransferState.EXECUTED and row.fulfilment == preimage:
+                return _Change(row)
+            if state is not TransferState.PREPARED:
+                return _Change(row, refusal=_final(row))
+            if not fulfills(preimage, row.condition):
+                return _Change(
+                    row,
+                    refusal=UnprocessableEntityError(
+                        "the fulfilment does not match the execution condition"
+                    ),
+                )
+            executed = TransferState.EXECUTED
+            return _Change(row, await self._transition(session, row, executed, now, None, preimage))
+
+        return await self._decide(caller, transfer_id, decide)
+
+    async def reject(self, caller: str | None, transfer_id: str, reason: str) -> LedgerTransferRow:
+        """Reject a prepared transfer (a DFSP of the transfer, or the centre with
+        ``caller`` None); rejecting it again answers it as it is."""
+
+        async def decide(session: AsyncSession, row: LedgerTransferRow, now: datetime) -> _Change:
+            state = TransferState(row.state)
+            if state is TransferState.REJECTED:
+                return _Change(row)
+            if state is not TransferState.PREPARED:
+                return _Change(row, refusal=_final(row))
+            return _Change(
+                row, await self._transition(session, row, TransferState.REJECTED, now, reason)
+            )
+
+        return await self._decide(caller, transfer_id, decide)
+
+    async def _decide(
+        self,
+        caller: str | None,
+        transfer_id: str,
+        decide: Callable[[AsyncSession, LedgerTransferRow, datetime], Awaitable[_Change]],
+    ) -> LedgerTransferRow:
+        async with self._sessions.begin() as session:
+            row = await _locked_transfer(session, transfer_id)
+            _check_party(row, caller)
+            now = self._clock()
+            if row.state == TransferState.PREPARED.value and row.expires_at <= now:
+                parties = await self._transition(
+                    session, row, TransferState.EXPIRED, now, EXPIRED_REASON
+                )
+                change = _Change(row, parties, UnprocessableEntityError("the transfer expired"))
+            else:
+                change = await decide(session, row, now)
+        self._after(change)
+        if change.refusal is not None:
+            raise change.refusal
+        return change.row
+
+    async def _transition(
+        self,
+        session: AsyncSession,
+        row: LedgerTransferRow,
+        state: TransferState,
+        now: datetime,
+        reason: str | None = None,
+        fulfilment: bytes | None = None,
+    ) -> tuple[str, ...]:
+        current = TransferState(row.state)
+        if not may_become(current, state):
+            raise AssertionError(f"transfer {row.id}: {current} cannot become {state}")
+        if (state is TransferState.EXECUTED) != (fulfilment is not None):
+            raise AssertionError("a transfer executes with its fulfilment, and only then")
+        row.state = state.value
+        if state is TransferState.EXECUTED:
+            row.executed_at = now
+            row.fulfilment = fulfilment
+        else:
+            row.decided_at = now
+            row.reason = reason
+        accounts = await _lock_accounts(session, [row.payer, row.payee])
+        log.info("event=ledger_transfer_%s transfer_id=%s reason=%s", state, row.id, reason)
+        return self._notify(session, row, accounts, now)
+
+    # --- expiry and pause ---------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        """Expire the prepared transfers past their time (at most a batch); how many."""
+        now = self._clock()
+        async with self._reading() as session:
+            due = await session.scalars(
+                select(LedgerTransferRow.id)
+                .where(
+                    LedgerTransferRow.state == TransferState.PREPARED.value,
+                    LedgerTransferRow.expires_at <= now,
+                )
+                .order_by(LedgerTransferRow.expires_at)
+                .limit(MAX_EXPIRE_BATCH)
+            )
+            ids = list(due)
+        expired = 0
+        for transfer_id in ids:
+            expired += await self._expire(transfer_id)
+        return expired
+
+    async def _expire(self, transfer_id: str) -> int:
+        async with self._sessions.begin() as session:
+            row = await _locked_transfer(session, transfer_id)
+            now = self._clock()
+            if row.state != TransferState.PREPARED.value or row.expires_at > now:
+                return 0
+            change = _Change(
+                row,
+                await self._transition(session, row, TransferState.EXPIRED, now, EXPIRED_REASON),
+            )
+        self._after(change)
+        return 1
+
+    async def reject_pending_of(self, dfsp: str, reason: str = PAUSED_REASON) -> int:
+        """Reject every prepared transfer the DFSP pays or is paid by (it was paused).
+        Waits for the DFSP's prepares in flight (its account lock), so none is missed."""
+        async with self._sessions.begin() as session:
+            await _lock_accounts(session, [dfsp], missing_ok=True)
+            pending = await session.scalars(
+                select(LedgerTransferRow.id).where(
+                    LedgerTransferRow.state == TransferState.PREPARED.value,
+                    or_(LedgerTransferRow.payer == dfsp, LedgerTransferRow.payee == dfsp),
+                )
+            )
+            ids = list(pending)
+        rejected = 0
+        for transfer_id in ids:
+            try:
+                await self.reject(None, transfer_id, reason)
+                rejected += 1
+            except UnprocessableEntityError:
+                pass  # decided meanwhile
+        return rejected
+
+    # --- reading ------------------------------------------------------------------
+
+    async def get(self, caller: str | None, transfer_id: str) -> LedgerTransferRow:
+        async with self._reading() as session:
+            row = await session.get(LedgerTransferRow, transfer_id)
+        if row is None:
+            raise NotFoundError(f"no transfer {transfer_id}")
+        _check_party(row, caller)
+        return await self._current(row)
+
+    async def _current(self, row: LedgerTransferRow) -> LedgerTransferRow:
+        """The transfer, expired first if its time is up by this ledger's clock."""
+        if row.state == TransferState.PREPARED.value and row.expires_at <= self._clock():
+            await self._expire(row.id)
+            async with self._reading() as session:
+                found = await session.get(LedgerTransferRow, row.id)
+            assert found is not None
+            return found
+        return row
+
+    async def positions(self) -> list[PositionTotals]:
+        async with self._reading() as session:
+            names = list(
+                await session.scalars(select(LedgerAccountRow.name).order_by(LedgerAccountRow.name))
+            )
+            totals = await _executed_unsettled(session)
+        return [totals.get(name, PositionTotals(name, 0, 0)) for name in names]
+
+    async def position(self, dfsp: str) -> PositionTotals:
+        async with self._reading() as session:
+            if dfsp != FEE_ACCOUNT and await session.get(ParticipantRow, dfsp) is None:
+                raise NotFoundError(f"no DFSP named {dfsp!r}")
+            totals = await _executed_unsettled(session, dfsp)
+        return totals.get(dfsp, PositionTotals(dfsp, 0, 0))
+
+    async def settle(self) -> SettlementTotals:
+        """Close the window: every executed, unsettled transfer is settled by it."""
+        settlement_id = str(uuid.uuid4())
+        async with self._sessions.begin() as session:
+            now = self._clock()
+            result = await session.execute(
+                update(LedgerTransferRow)
+                .where(
+                    LedgerTransferRow.state == TransferState.EXECUTED.value,
+                    LedgerTransferRow.settlement_id.is_(None),
+                )
+                .values(settlement_id=settlement_id)
+                .execution_options(synchronize_session=False)
+            )
+            count = int(getattr(result, "rowcount", 0) or 0)
+            session.add(LedgerSettlementRow(id=settlement_id, transfer_count=count, settled_at=now))
+        log.info("event=ledger_settled settlement_id=%s transfers=%d", settlement_id, count)
+        return await self.settlement(settlement_id)
+
+    async def settlement(self, settlement_id: str) -> SettlementTotals:
+        async with self._reading() as session:
+            row = await session.get(LedgerSettlementRow, settlement_id)
+            if row is None:
+                raise NotFoundError(f"no settlement {settlement_id}")
+            nets = await session.execute(
+                select(LedgerEntryRow.account, func.sum(LedgerEntryRow.amount_minor))
+                .join(LedgerTransferRow, LedgerTransferRow.id == LedgerEntryRow.transfer_id)
+                .where(LedgerTransferRow.settlement_id == settlement_id)
+                .group_by(LedgerEntryRow.account)
+                .order_by(LedgerEntryRow.account)
+            )
+            lines = [(account, int(net)) for account, net in nets]
+        assert_balanced(lines)
+        return SettlementTotals(row.id, row.transfer_count, row.settled_at, lines)
+
+    async def notifications_after(
+        self, dfsp: str, after: int, limit: int = 100
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The DFSP's notifications numbered above ``after``, in order (at most 500)."""
+        limit = max(1, min(limit, MAX_NOTIFICATIONS))
+        async with self._reading() as session:
+            rows = await session.scalars(
+                select(LedgerNotificationRow)
+                .where(LedgerNotificationRow.dfsp == dfsp, LedgerNotificationRow.seq > after)
+                .order_by(LedgerNotificationRow.seq)
+                .limit(limit)
+            )
+            return [(row.seq, json.loads(row.body)) for row in rows]
+
+    async def latest_notification(self, dfsp: str) -> int:
+        async with self._reading() as session:
+            seq = await session.scalar(
+                select(LedgerAccountRow.notified_seq).where(LedgerAccountRow.name == dfsp)
+            )
+        return int(seq or 0)
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _notify(
+        self,
+        session: AsyncSession,
+        row: LedgerTransferRow,
+        accounts: dict[str, LedgerAccountRow],
+        now: datetime,
+    ) -> tuple[str, ...]:
+        """Address the transfer's new state to each of its DFSPs (numbered per DFSP under
+        its account lock, so the numbers follow the commits)."""
+        body = json.dumps(notification_body(row, self._currency))
+        parties = tuple(sorted({row.payer, row.payee}))
+        for dfsp in parties:
+            account = accounts[dfsp]
+            account.notified_seq += 1
+            session.add(
+                LedgerNotificationRow(
+                    dfsp=dfsp,
+                    seq=account.notified_seq,
+                    transfer_id=row.id,
+                    state=row.state,
+                    body=body,
+                    created_at=now,
+                )
+            )
+        return parties
+
+    def _after(self, change: _Change) -> None:
+        if change.parties:
+            self._wake(change.parties)
+
+    async def _open_accounts(self, names: list[str]) -> None:
+        """The DFSPs' position accounts, opened on first use (a DFSP must be registered)."""
+        async with self._sessions.begin() as session:
+            dialect = (await session.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            for name in sorted(set(names)):
+                if await session.get(ParticipantRow, name) is None:
+                    raise UnprocessableEntityError(f"no DFSP named {name!r}")
+                await session.execute(
+                    insert(LedgerAccountRow)
+                    .values(name=name, notified_seq=0, created_at=self._clock())
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=db.READ_ONLY)
+            yield session
+
+
+def _final(row: LedgerTransferRow) -> UnprocessableEntityError:
+    return UnprocessableEntityError(f"the transfer is already {row.state}")
+
+
+def _check_party(row: LedgerTransferRow, caller: str | None) -> None:
+    """A DFSP sees and decides only its own transfers (None: the operator or the centre)."""
+    if caller is not None and caller not in (row.payer, row.payee):
+        raise ForbiddenError("a DFSP may only act on its own transfers")
+
+
+async def _locked_transfer(session: AsyncSession, transfer_id: str) -> LedgerTransferRow:
+    row = await session.scalar(
+        select(LedgerTransferRow)
+        .where(LedgerTransferRow.id == transfer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFoundError(f"no transfer {transfer_id}")
+    return row
+
+
+async def _lock_accounts(
+    session: AsyncSession, names: Iterable[str], *, missing_ok: bool = False
+) -> dict[str, LedgerAccountRow]:
+    """The position accounts, locked for update one by one in name order."""
+    locked: dict[str, LedgerAccountRow] = {}
+    for name in sorted(set(names)):
+        row = await session.scalar(
+            select(LedgerAccountRow)
+            .where(LedgerAccountRow.name == name)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            if missing_ok:
+                continue
+            raise UnprocessableEntityError(f"no ledger account {name!r}")
+        locked[name] = row
+    return locked
+
+
+async def _participant(session: AsyncSession, name: str) -> ParticipantRow:
+    row = await session.get(ParticipantRow, name, populate_existing=True)
+    if row is None:
+        raise UnprocessableEntityError(f"no DFSP named {name!r}")
+    return row
+
+
+async def _active_payee(session: AsyncSession, name: str) -> None:
+    payee = await _participant(session, name)
+    if payee.status != Status.ACTIVE.value:
+        raise UnprocessableEntityError(f"the payee DFSP {name!r} is paused")
+
+
+async def _net_debit_position(session: AsyncSession, payer: str) -> int:
+    """Executed payments less executed receipts (unsettled), plus prepared payments."""
+    counted = or_(
+        and_(
+            LedgerTransferRow.state == TransferState.EXECUTED.value,
+            LedgerTransferRow.settlement_id.is_(None),
+        ),
+        and_(
+            LedgerTransferRow.state == TransferState.PREPARED.value,
+            LedgerEntryRow.amount_minor < 0,
+        ),
+    )
+    total = await session.scalar(
+        select(func.coalesce(func.sum(-LedgerEntryRow.amount_minor), 0))
+        .join(LedgerTransferRow, LedgerTransferRow.id == LedgerEntryRow.transfer_id)
+        .where(LedgerEntryRow.account == payer, counted)
+    )
+    return int(total or 0)
+
+
+async def _executed_unsettled(
+    session: AsyncSession, account: str | None = None
+) -> dict[str, PositionTotals]:
+    amount = LedgerEntryRow.amount_minor
+    query = (
+        select(
+            LedgerEntryRow.account,
+            func.coalesce(func.sum(case((amount < 0, -amount), else_=0)), 0),
+            func.coalesce(func.sum(case((amount > 0, amount), else_=0)), 0),
+        )
+        .join(LedgerTransferRow, LedgerTransferRow.id == LedgerEntryRow.transfer_id)
+        .where(
+            LedgerTransferRow.state == TransferState.EXECUTED.value,
+            LedgerTransferRow.settlement_id.is_(None),
+        )
+        .group_by(LedgerEntryRow.account)
+    )
+    if account is not None:
+        query = query.where(LedgerEntryRow.account == account)
+    rows = await session.execute(query)
+    return {name: PositionTotals(name, int(paid), int(got)) for name, paid, got in rows}
