@@ -257,21 +257,22 @@ class Customers:
         upgraded = self._tiers.next_tier(current.name, balance, age_days, held=held)
         if upgraded == current:
             return current
-        note = f"balance {balance} {balance.currency}, age {age_days} days"
         change = RecordedTierChange(
-            customer_id,
-            current.name,
-            upgraded.name,
-            TierChangeReason.AUTOMATIC,
-            None,
-            note,
-            False,
-            now,
+            customer_id=customer_id,
+            from_tier=current.name,
+            to_tier=upgraded.name,
+            reason=TierChangeReason.AUTOMATIC,
+            actor=None,
+            note=f"balance {balance} {balance.currency}, age {age_days} days",
+            held=False,
+            at=now,
         )
         async with self._sessions.begin() as session:
-            if not await store.upgrade_tier(session, customer_id, stored, upgraded.name):
-                return await self.tier_of(customer_id)  # changed meanwhile: that change holds
-            store.add_tier_change(session, change)
+            moved = await store.upgrade_tier(session, customer_id, stored, upgraded.name)
+            if moved:
+                store.add_tier_change(session, change)
+        if not moved:
+            return await self.tier_of(customer_id)  # changed meanwhile: that change stands
         _log.info(
             "customer_tier_upgraded customer_id={customer_id} tier={tier}",
             customer_id=customer_id,
@@ -292,14 +293,14 @@ class Customers:
             store.add_tier_change(
                 session,
                 RecordedTierChange(
-                    customer_id,
-                    change.before.name,
-                    change.after.name,
-                    TierChangeReason.AUDITOR,
-                    actor,
-                    reason,
-                    change.holds,
-                    self._clock(),
+                    customer_id=customer_id,
+                    from_tier=change.before.name,
+                    to_tier=change.after.name,
+                    reason=TierChangeReason.AUDITOR,
+                    actor=actor,
+                    note=reason,
+                    held=change.holds,
+                    at=self._clock(),
                 ),
             )
         _log.info(
