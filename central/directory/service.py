@@ -14,6 +14,7 @@ users of a paused DFSP look unknown (its status is read live, at every lookup).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ MAX_URL: Final = 200
 MAX_BATCH: Final = 1000  # identifiers per batch lookup
 MAX_ALLOCATION_ATTEMPTS: Final = 16  # random user numbers tried before giving up
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 
 class UserNumbersExhausted(HttpError):
@@ -135,6 +137,7 @@ class Directory:
                     )
             except IntegrityError:
                 continue  # the number is taken: draw another
+            log.info("event=directory_user_registered user_number=%s dfsp=%s", number, dfsp)
             return Registration(number, name, primary=True)
         raise UserNumbersExhausted("no free user number found; try again")
 
@@ -160,6 +163,7 @@ class Directory:
                 name = user.name
         except IntegrityError:
             raise AlreadyExistsError(f"the user {user_number} already has {dfsp!r}") from None
+        log.info("event=directory_dfsp_added user_number=%s dfsp=%s", user_number, dfsp)
         return Registration(user_number, name, primary=False)
 
     async def remove_dfsp(self, dfsp: str, user_number: str) -> bool:
@@ -180,13 +184,15 @@ class Directory:
                     delete(UserDfspRow).where(UserDfspRow.user_number == user_number)
                 )
                 await session.execute(delete(UserRow).where(UserRow.user_number == user_number))
-                return True
-            if link.is_primary:
+            elif link.is_primary:
                 raise UnprocessableEntityError(
                     "the primary DFSP is removed last: make another DFSP primary first"
                 )
-            await session.delete(link)
-            return False
+            else:
+                await session.delete(link)
+        event = "directory_user_removed" if count == 1 else "directory_dfsp_removed"
+        log.info("event=%s user_number=%s dfsp=%s", event, user_number, dfsp)
+        return count == 1
 
     async def set_primary(self, caller: str, user_number: str, target: str) -> None:
         """Make ``target`` the user's primary DFSP; only the current primary may."""
@@ -199,7 +205,8 @@ class Directory:
                     select(UserDfspRow).where(UserDfspRow.user_number == user_number)
                 )
             }
-            current = next(name for name, link in links.items() if link.is_primary)
+            current = next((name for name, link in links.items() if link.is_primary), None)
+            assert current is not None, f"the user {user_number} has no primary DFSP"
             if caller != current:
                 raise ForbiddenError("only the user's primary DFSP may change the primary")
             if target not in links:
@@ -214,6 +221,7 @@ class Directory:
                 .where(and_(where, UserDfspRow.dfsp == target))
                 .values(is_primary=True)
             )
+        log.info("event=directory_primary_changed user_number=%s dfsp=%s", user_number, target)
 
     async def lookup(self, user_number: str) -> Resource:
         known_number(user_number)

@@ -10,6 +10,7 @@ directory checks in the same transaction that adds the DFSP).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ussdloop import db
 MAX_SCORE: Final = 100  # a score of 100 blocks the user
 MAX_REASON: Final = 200
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 
 class FraudViolationError(ForbiddenError):
@@ -94,6 +96,7 @@ class Fraud:
             except IntegrityError:
                 if attempt:
                     raise
+        log.info("event=fraud_reported user_number=%s dfsp=%s score=%d", user_number, dfsp, score)
         return await self.standing(user_number)
 
     async def blacklist(self, user_number: str, reason: str, by: str) -> FraudStanding:
@@ -129,6 +132,12 @@ class Fraud:
             except IntegrityError:
                 if attempt:
                     raise
+        log.info(
+            "event=fraud_blacklist_changed user_number=%s blacklisted=%s by=%s",
+            user_number,
+            blacklisted,
+            by,
+        )
         return await self.standing(user_number)
 
     @asynccontextmanager
