@@ -286,3 +286,30 @@ async def test_every_account_sums_to_zero_after_random_operations(database: Data
             assert sum(p.net.minor for p in positions) == 0
             for position in positions:
                 assert position.net == position.receipts - position.payments
+
+
+@asyncio_test
+async def test_concurrent_fulfil_and_reject_decide_a_transfer_once(database: Database) -> None:
+    async with running_ledger(database) as network:
+        dfsp1, dfsp2 = await two_dfsps(network)
+        pairs = [transfer("dfsp1", "dfsp2", "1") for _ in range(6)]
+        for request, _ in pairs:
+            await dfsp1.prepare(request)
+        outcomes = await asyncio.gather(
+            *(dfsp2.fulfil(r.id, f) for r, f in pairs),
+            *(dfsp1.reject(r.id, "cancelled") for r, _ in pairs),
+            return_exceptions=True,
+        )
+        won = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(won) == len(pairs)  # one decision per transfer; the other is refused
+        assert all(
+            isinstance(o, CentralError) and o.status == 422 for o in outcomes if o not in won
+        )
+        states = [(await dfsp1.get(r.id)).state for r, _ in pairs]
+        decisions = [
+            n for n in await dfsp1.notifications_after(0) if n.transfer.state != "prepared"
+        ]
+        assert sorted(n.transfer.id for n in decisions) == sorted(r.id for r, _ in pairs)
+        assert {n.transfer.id: n.transfer.state for n in decisions} == {
+            r.id: s for (r, _), s in zip(pairs, states, strict=True)
+        }
