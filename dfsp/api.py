@@ -27,6 +27,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from clearing.connector import CentralRefused
+from clearing.payment_requests import PaymentRequestError
 from dfsp.cash import Cash
 from dfsp.customers import LANGUAGES, Customers
 from dfsp.domain.accounts import (
@@ -93,6 +95,7 @@ from dfsp.domain.transfers import (
     TransferConflict,
     TransferExpired,
 )
+from dfsp.interledger import ClearingUnavailable, Interledger, TransferNotAllowed
 from dfsp.invoices import Invoices
 from dfsp.openapi import OPENAPI
 from dfsp.payments import MAX_STATEMENT_ROWS, Payments
@@ -176,6 +179,10 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     ApprovalExpired: (409, _no_fields),
     TransferExpired: (409, _no_fields),  # an approval's hold ran out before it executed
     InvoiceError: (409, _no_fields),  # any refusal added later
+    TransferNotAllowed: (403, lambda e: {"code": e.code}),
+    ClearingUnavailable: (503, _no_fields),
+    CentralRefused: (409, lambda e: {"centralError": e.id}),
+    PaymentRequestError: (400, _no_fields),
 }
 _MAPPED = tuple(DOMAIN_ERRORS)
 
@@ -533,10 +540,13 @@ def dfsp_app(
     cash: Cash,
     metrics: MetricsSource,
     *,
+    interledger: Interledger | None = None,
     max_body: int = MAX_BODY,
 ) -> web.Application:
-    """The API over the services; ``metrics`` gathers what ``GET /metrics`` shows."""
-    from dfsp.api_invoices import InvoiceRoutes  # it builds on this module's helpers
+    """The API over the services; ``metrics`` gathers what ``GET /metrics`` shows;
+    with ``interledger``, the routes other DFSPs call too."""
+    from dfsp.api_interledger import InterledgerRoutes  # they build on this module's helpers
+    from dfsp.api_invoices import InvoiceRoutes
 
     routes = _Routes(customers, payments, max_body)
     app = web.Application(
@@ -562,6 +572,8 @@ def dfsp_app(
         "/accounts/{account_id}/holders/{holder_id}/signatory", routes.set_signatory
     )
     InvoiceRoutes(customers, invoices, cash, metrics, max_body).add_to(app)
+    if interledger is not None:
+        InterledgerRoutes(interledger, max_body).add_to(app)
     app.router.add_get("/health", routes.health)
     app.router.add_get("/openapi.json", routes.openapi)
     return app

@@ -137,7 +137,7 @@ class Ledger:
             return store.account_value(row)
 
     async def account(self, account_id: str) -> LedgerAccount:
-        async with self._reading() as session:
+        async with self.reading() as session:
             return store.account_value(await _account_row(session, account_id))
 
     async def balance(self, account_id: str) -> tuple[Money, Money]:
@@ -148,25 +148,25 @@ class Ledger:
     async def statement(self, account_id: str, limit: int = 10) -> list[Entry]:
         """The account's latest entries, newest first (at most 100)."""
         limit = max(1, min(limit, MAX_STATEMENT_ENTRIES))
-        async with self._reading() as session:
+        async with self.reading() as session:
             account = await _account_row(session, account_id)
             rows = await store.latest_entries(session, account_id, limit)
             return [store.entry_value(row, account.currency) for row in rows]
 
     async def total_balance(self, currency: str) -> Money:
         """The sum of every account's balance in ``currency``: zero, always."""
-        async with self._reading() as session:
+        async with self.reading() as session:
             return Money(currency, await store.sum_of_balances(session, currency))
 
     async def audit(self) -> list[str]:
         """Disagreements between balances, holds, entries and transfers (none expected)."""
-        async with self._reading() as session:
+        async with self.reading() as session:
             return await store.audit(session)
 
     # --- transfers ----------------------------------------------------------------
 
     async def transfer(self, transfer_id: str) -> Transfer:
-        async with self._reading() as session:
+        async with self.reading() as session:
             row = await store.find_transfer(session, transfer_id)
             if row is None:
                 raise UnknownTransfer(transfer_id)
@@ -322,7 +322,8 @@ class Ledger:
         return now
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncSession]:
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session (SQLite: a deferred transaction that queues behind no one)."""
         async with self._sessions() as session, session.begin():
             await session.connection(execution_options=store.READ_ONLY)
             yield session

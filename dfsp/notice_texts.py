@@ -31,6 +31,9 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "invoice_rejected": "{buyer} declined your invoice {reference} of {amount}.",
         "cash_in": "You deposited {amount} with agent {agent}. Balance {balance}.",
         "cash_out": "You withdrew {amount} with agent {agent}. Fee {fee}. Balance {balance}.",
+        "send_failed": (
+            "Your payment of {amount} to {receiver} did not go through. Nothing was taken."
+        ),
     },
     "fr": {
         "sent": "Vous avez envoyé {amount} à {receiver}. Frais {fee}. Solde {balance}.",
@@ -43,6 +46,9 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "invoice_rejected": "{buyer} a refusé votre facture {reference} de {amount}.",
         "cash_in": "Vous avez déposé {amount} chez l'agent {agent}. Solde {balance}.",
         "cash_out": "Retrait de {amount} chez l'agent {agent}. Frais {fee}. Solde {balance}.",
+        "send_failed": (
+            "Votre paiement de {amount} à {receiver} n'a pas abouti. Rien n'a été prélevé."
+        ),
     },
 }
 LANGUAGES: Final = tuple(TEXTS)

@@ -36,16 +36,17 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dfsp import store
+from dfsp.clearing_ledger import CLEARING_ACCOUNT
 from dfsp.customers import Customers
 from dfsp.domain.accounts import AccountKind
-from dfsp.domain.customers import CustomerAccount
-from dfsp.domain.fees import FeeTable, Route, TransactionType
+from dfsp.domain.customers import Customer, CustomerAccount
+from dfsp.domain.fees import FeeLine, FeeSource, FeeTable, Route, TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier
 from dfsp.domain.limits import (
     PastTransfer,
@@ -59,6 +60,7 @@ from dfsp.domain.payments import (
     InvalidAmount,
     LimitExceeded,
     QuoteChanged,
+    RemoteReceiver,
     SendNotAllowed,
     SendQuote,
     SendResult,
@@ -76,6 +78,9 @@ from dfsp.domain.transfers import (
 )
 from dfsp.ledger import Ledger
 from ussdloop.money import Money
+
+if TYPE_CHECKING:
+    from dfsp.interledger import Interledger
 
 PAYMENT_KIND = TransactionType.P2P.value
 # The ledger kinds of payments (their memo names the sender): what the limits count.
@@ -101,6 +106,7 @@ class Payments:
         fee_account: str,
         tz: tzinfo = UTC,
         notices: NoticeSink | None = None,
+        interledger: Interledger | None = None,
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
@@ -110,6 +116,7 @@ class Payments:
         self._fee_account = fee_account
         self._tz = tz
         self._notices = notices
+        self._interledger = interledger  # None: payments stay inside this DFSP
         self._sender_locks = [asyncio.Lock() for _ in range(SENDER_LOCKS)]
 
     # --- send money -------------------------------------------------------------------
@@ -138,7 +145,9 @@ class Payments:
         except InvalidIdentifier:
             receiver = None
         if receiver is None:
-            raise UnknownReceiver(receiver_user_number)
+            if self._interledger is None or to_account_id is not None:
+                raise UnknownReceiver(receiver_user_number)
+            return await self._remote_quote(sender, source, receiver_user_number, amount, kind)
         target = await self._target(receiver.id, sender.id, source, to_account_id)
         for account in (source, target):
             if account.currency != amount.currency:
@@ -162,6 +171,8 @@ class Payments:
         """Pay the quote after the PIN and the limits; a retry with the same transfer id
         returns the first result (it never pays twice)."""
         await self._confirm(quote, pin)
+        if quote.remote is not None:
+            return await self._send_remote(quote, quote.remote, transfer_id)
         async with self._sender_lock(quote.sender_customer_id):
             if not await self._exists(transfer_id):
                 await self._check_limits(quote)
@@ -228,6 +239,65 @@ class Payments:
             args = {"amount": credit, "sender": quote.sender_name, "balance": received}
             notices.append(Notice(key, receiver, "received", args))
         return notices
+
+    # --- payments to other DFSPs ---------------------------------------------------
+
+    async def _remote_quote(
+        self,
+        sender: Customer,
+        source: CustomerAccount,
+        user_number: str,
+        amount: Money,
+        kind: TransactionType,
+    ) -> SendQuote:
+        assert self._interledger is not None
+        if source.currency != amount.currency:
+            raise CurrencyMismatch(source.id, amount.currency, source.currency)
+        receiver = await self._interledger.remote_receiver(user_number)
+        code = "invoice" if kind is TransactionType.INVOICE else "p2p"
+        payee_fee, scheme_fee = await self._interledger.fees_for(
+            receiver, str(sender.user_number), amount, code
+        )
+        payee_fees = (FeeLine(FeeSource.RECEIVER, payee_fee),) if payee_fee.minor else ()
+        return SendQuote(
+            sender_customer_id=sender.id,
+            sender_account_id=source.id,
+            sender_name=f"{sender.first_name} {sender.last_name}",
+            sender_ledger_account_id=source.ledger_account_id,
+            receiver_user_number=user_number,
+            receiver_customer_id="",
+            receiver_name=receiver.name,
+            receiver_account_id="",
+            receiver_ledger_account_id=CLEARING_ACCOUNT,
+            quote=self._fees.quote(
+                kind, amount, Route.CROSS_DFSP, payee_fees=payee_fees, scheme_fee=scheme_fee
+            ),
+            remote=receiver,
+        )
+
+    async def _send_remote(
+        self, quote: SendQuote, receiver: RemoteReceiver, transfer_id: str
+    ) -> SendResult:
+        """Hold and clear through the centre; a retry reports the transfer's state now."""
+        assert self._interledger is not None
+        async with self._sender_lock(quote.sender_customer_id):
+            if await self._exists(transfer_id):
+                state = (await self._ledger.transfer(transfer_id)).state
+                return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
+            await self._check_limits(quote)
+            reached = await self._interledger.pay(
+                transfer_id=transfer_id,
+                receiver=receiver,
+                amount=quote.amount,
+                scheme_fee=quote.quote.scheme_fee,
+                local_fee=quote.fee,
+                payer_name=quote.sender_name,
+                payer_ledger_account=quote.sender_ledger_account_id,
+                transfer_code="invoice" if quote.quote.kind is TransactionType.INVOICE else "p2p",
+                memo=_memo(quote) | {"receiver_user_number": receiver.user_number},
+            )
+        state = TransferState(reached)
+        return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
 
     # --- balance and statement ---------------------------------------------------------
 
@@ -314,7 +384,7 @@ class Payments:
             currency=quote.currency,
         )
         violation = check_transfer(sender_tier.limits, usage, quote.amount, own_account=False)
-        if violation is None:
+        if violation is None and quote.remote is None:  # a remote receiver's DFSP checks theirs
             receiver_tier = await self._customers.tier_of(quote.receiver_customer_id)
             account = await self._ledger.account(quote.receiver_ledger_account_id)
             received = quote.quote.credit
@@ -405,10 +475,11 @@ def _statement_rows(
     """The account's movements in one transfer, in posting order (principal, then fee)."""
     memo = transfer.memo or {}
     at, kind = transfer.decided_at or transfer.created_at, transfer.kind
-    for posting in transfer.postings:
+    fee_postings = set(memo.get("fee_postings", ()))  # a payment through the centre says
+    for index, posting in enumerate(transfer.postings):
         amount = Money(transfer.amount.currency, posting.amount_minor)
         if posting.debit_account == account_id:
-            fee = posting.credit_account == fee_account
+            fee = posting.credit_account == fee_account or index in fee_postings
             yield StatementRow(FEE_NAME if fee else _name(memo, "receiver", kind), -amount, at)
         elif posting.credit_account == account_id:
             yield StatementRow(_name(memo, "sender", kind), amount, at)

@@ -15,8 +15,14 @@ DFSP starts before its gateway: notices wait, retried, until the gateway answers
 A sweep (one asyncio task, every ``expire_every`` seconds) expires the ledger's prepared
 transfers whose time is up, releasing what they held: an invoice approval abandoned
 between its hold and its execution (a crash, a dropped request) frees the buyer's funds
-after ``dfsp.invoices.APPROVAL_HOLD``. ``stop()`` stops the sweep and delivery, closes
-the listener, then disposes of the engine.
+after ``dfsp.invoices.APPROVAL_HOLD``.
+
+With ``central`` (the centre's URL and the credentials the operator issued), the DFSP
+also pays and is paid across DFSPs (``dfsp.interledger``): it serves the interledger
+routes other DFSPs call, announces them to the central directory (retried until the
+centre answers), and runs the clearing connector, which reconciles every transfer in
+flight with the centre at start and after each reconnect. ``stop()`` stops the sweep,
+the connector and delivery, closes the listener, then disposes of the engine.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import logging
 import random
 from datetime import UTC, datetime
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central.client import CentralError
 from dfsp.api import dfsp_app
 from dfsp.cash import Cash
 from dfsp.customer_store import LocalUserNumbers
@@ -38,6 +46,7 @@ from dfsp.domain.fees import FeeTable
 from dfsp.domain.pins import PinPolicy
 from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import AccountKind
+from dfsp.interledger import CentralLink, Interledger, build_interledger
 from dfsp.invoices import Invoices
 from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
 from dfsp.metrics import DfspMetrics
@@ -52,6 +61,8 @@ from ussdloop.money import Money
 
 log = logging.getLogger(__name__)
 
+CENTRAL_TIMEOUT = 10.0  # seconds for one call to the centre or another DFSP
+ANNOUNCE_MAX_DELAY = 5.0
 FLOAT_ACCOUNT = "float"
 FEE_ACCOUNT = "fees"
 EXPIRE_EVERY = 5.0  # seconds between sweeps of the ledger's expired holds
@@ -82,6 +93,7 @@ class DfspService:
         database_url: str,
         opening_balance: Money | None,
         gateway_url: str | None = None,
+        central: CentralLink | None = None,
         expire_every: float = EXPIRE_EVERY,
     ) -> None:
         if expire_every <= 0:
@@ -110,6 +122,10 @@ class DfspService:
         self.notifications: Notifications | None = None
         self.holds_expired = 0  # prepared transfers the sweep expired since start
         self._sweep: asyncio.Task[None] | None = None
+        self.central = central  # None: a DFSP on its own, without payments to others
+        self.interledger: Interledger | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._announce: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -167,6 +183,23 @@ class DfspService:
                 gateway_url=self.gateway_url,
                 short_code=f"*{self.settings.short_code}#",
             )
+            interledger = None
+            if self.central is not None:
+                http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CENTRAL_TIMEOUT))
+                self._http = http
+                interledger = await build_interledger(
+                    self.name,
+                    currency,
+                    self.central,
+                    http,
+                    sessions,
+                    ledger,
+                    customers,
+                    self.fees,
+                    notifications,
+                    fee_account=FEE_ACCOUNT,
+                    clock=_now,
+                )
             payments = Payments(
                 sessions,
                 ledger,
@@ -175,13 +208,14 @@ class DfspService:
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,
+                interledger=interledger,
             )
             invoices = Invoices(
                 sessions, ledger, customers, payments, clock=_now, notices=notifications
             )
             cash = Cash(customers, payments, invoices)
             metrics = DfspMetrics(sessions, extra=lambda: self._counters(notifications))
-            app = dfsp_app(customers, payments, invoices, cash, metrics)
+            app = dfsp_app(customers, payments, invoices, cash, metrics, interledger=interledger)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
@@ -191,6 +225,8 @@ class DfspService:
                 await runner.cleanup()
                 raise
         except BaseException:
+            if self._http is not None:
+                await self._http.close()
             await engine.dispose()
             raise
         self._engine, self._runner = engine, runner
@@ -200,6 +236,12 @@ class DfspService:
         notifications.start()
         self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
+        self.interledger = interledger
+        if interledger is not None:
+            interledger.connector.start()
+            self._announce = asyncio.get_running_loop().create_task(
+                _announce(interledger, f"{self.base_url}/interledger")
+            )
         log.info("event=dfsp_started dfsp=%s api=%s", self.name, self.base_url)
 
     async def stop(self) -> None:
@@ -207,17 +249,25 @@ class DfspService:
         engine, self._engine = self._engine, None
         notifications, self.notifications = self.notifications, None
         sweep, self._sweep = self._sweep, None
+        announce, self._announce = self._announce, None
+        interledger, self.interledger = self.interledger, None
+        http, self._http = self._http, None
         self.ledger = self.customers = self.payments = None
         self.invoices, self.cash = None, None
         try:
-            if sweep is not None:
-                sweep.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweep
+            for task in (sweep, announce):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if interledger is not None:
+                await interledger.connector.stop()
             if notifications is not None:
                 await notifications.stop()
             if runner is not None:
                 await runner.cleanup()
+            if http is not None:
+                await http.close()
         finally:
             if engine is not None:
                 await engine.dispose()
@@ -252,3 +302,17 @@ class DfspService:
         )
         notices = counters("dfsp_notifications", notifications.counters.as_dict(), "notices")
         return [*notices, expired]
+
+
+async def _announce(interledger: Interledger, url: str) -> None:
+    """Tell the central directory where this DFSP's interledger routes are, retrying
+    while the centre cannot be reached."""
+    delay = 0.2
+    while True:
+        try:
+            await interledger.announce(url)
+            return
+        except (CentralError, aiohttp.ClientError, OSError) as error:
+            log.info("event=directory_endpoint_retry error=%s", error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, ANNOUNCE_MAX_DELAY)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SQLColumnExpression,
     String,
@@ -52,6 +53,17 @@ _SERIAL = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=db.NAMING_CONVENTION)
+
+
+class ClearingStateRow(Base):
+    """The DFSP's clearing state (one row): the secret its payment requests' fulfilments
+    are derived from, and the last central notification it handled."""
+
+    __tablename__ = "clearing_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    notification_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class AccountRow(Base):

@@ -7,6 +7,7 @@ wire protocols either way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import aiohttp
 
+from central.client import CentralHttp, ParticipantsClient
+from central.service import CentralService
 from dfsp.client import DfspClient
+from dfsp.interledger import CentralLink
 from dfsp.service import DfspService, listener_url
 from gateway.smpp.dialects import DIALECTS
 from gateway.smpp.esme import BindMode, EsmeConfig
@@ -113,6 +117,7 @@ def dfsp_service(
     *,
     any_port: bool = False,
     data_dir: str | Path | None = None,
+    central: CentralLink | None = None,
 ) -> DfspService:
     """The DFSP service ``name`` (not started): its database is the configured one or the
     SQLite file ``<data_dir>/<name>.db`` (``data_dir`` defaults to ``network.data_dir``)."""
@@ -125,6 +130,7 @@ def dfsp_service(
         settings,
         database_url=settings.database_url(name, directory),
         opening_balance=settings.opening_money(),
+        central=central,
     )
 
 
@@ -212,6 +218,7 @@ class CarrierNetwork:
     gateways: dict[str, UssdGateway]
     running: Running
     dfsps: dict[str, DfspService] = field(default_factory=dict)
+    central: CentralService | None = None
 
     @property
     def simulator(self) -> Simulator:
@@ -274,6 +281,57 @@ async def start_gateway(
     return gateway
 
 
+async def start_central(
+    network: NetworkConfig,
+    running: Running,
+    *,
+    any_port: bool = False,
+    data_dir: str | Path | None = None,
+) -> CentralService:
+    settings = network.central
+    if any_port:
+        settings = replace(settings, http=replace(settings.http, port=0))
+    directory = network.network.data_dir if data_dir is None else data_dir
+    service = CentralService(settings, database_url=settings.database_url(directory))
+    await service.start()
+    running.started(service.stop, f"central         {service.base_url}")
+    return service
+
+
+async def central_link(
+    network: NetworkConfig,
+    name: str,
+    central_url: str | None = None,
+    data_dir: str | Path | None = None,
+) -> CentralLink:
+    """How DFSP ``name`` reaches the centre: the configured credentials, else those kept
+    in ``<data_dir>/<name>.central.json``, else new ones from registering it with the
+    operator's credentials (then kept there, readable by this user only)."""
+    settings = _dfsp(network, name)
+    url = central_url or listener_url(network.central.http)
+    if url is None:
+        raise ConfigError("central.http.port", "the DFSPs need the centre's port")
+    if settings.central_key and settings.central_secret:
+        return CentralLink(url, settings.central_key, settings.central_secret)
+    directory = Path(network.network.data_dir if data_dir is None else data_dir)
+    kept = directory / f"{name}.central.json"
+    if kept.exists():
+        saved = json.loads(kept.read_text("utf-8"))
+        return CentralLink(url, saved["key"], saved["secret"])
+    operator = network.central
+    if not operator.operator_secret:
+        raise ConfigError(
+            f"dfsps.{name}.central_key", "set the credentials the switch operator issued"
+        )
+    async with aiohttp.ClientSession() as session:
+        http = CentralHttp(url, session, operator.operator_key, operator.operator_secret)
+        registered = await ParticipantsClient(http).register(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    kept.touch(mode=0o600)
+    kept.write_text(json.dumps({"key": registered.key, "secret": registered.secret}), "utf-8")
+    return CentralLink(url, registered.key, registered.secret)
+
+
 async def start_dfsp(
     network: NetworkConfig,
     name: str,
@@ -281,8 +339,9 @@ async def start_dfsp(
     *,
     any_port: bool = False,
     data_dir: str | Path | None = None,
+    central: CentralLink | None = None,
 ) -> DfspService:
-    service = dfsp_service(network, name, any_port=any_port, data_dir=data_dir)
+    service = dfsp_service(network, name, any_port=any_port, data_dir=data_dir, central=central)
     await service.start()
     running.started(service.stop, f"{name} API {service.base_url}")
     return service
@@ -292,17 +351,19 @@ async def start_network(
     network: NetworkConfig, *, any_port: bool = False, data_dir: str | Path | None = None
 ) -> CarrierNetwork:
     """The whole network of SPEC section 7 in this process (``ussdloop up``): the
-    simulator, then each DFSP's service before its gateway (to which its notifications
-    are then pointed)."""
+    centre, the simulator, then each DFSP's service (registered with the centre at its
+    first start) before its gateway (to which its notifications are then pointed)."""
     running = Running()
     try:
+        central = await start_central(network, running, any_port=any_port, data_dir=data_dir)
         sim = await start_simulator(network, running, any_port=any_port)
         port = sim.simulator.smpp_port
         dfsps: dict[str, DfspService] = {}
         gateways: dict[str, UssdGateway] = {}
         for name in network.dfsps:
+            link = await central_link(network, name, central.base_url, data_dir)
             dfsps[name] = await start_dfsp(
-                network, name, running, any_port=any_port, data_dir=data_dir
+                network, name, running, any_port=any_port, data_dir=data_dir, central=link
             )
             gateways[name] = await start_gateway(
                 network,
@@ -319,7 +380,7 @@ async def start_network(
     except BaseException:
         await running.stop()
         raise
-    return CarrierNetwork(sim, gateways, running, dfsps)
+    return CarrierNetwork(sim, gateways, running, dfsps, central)
 
 
 async def start_carrier_network(

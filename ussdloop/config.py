@@ -112,6 +112,11 @@ class DfspSettings:
     # dfsp.domain.tiers). The DFSP service checks both when it is built.
     fees: dict[str, Any] = field(default_factory=dict)
     tiers: tuple[Any, ...] = ()
+    # The credentials the switch operator issued for this DFSP at the centre. Empty: in
+    # one process (``ussdloop up``) the DFSP is registered at first start and they are
+    # kept in <network.data_dir>/<dfsp name>.central.json.
+    central_key: str = ""
+    central_secret: str = ""
 
     def __post_init__(self) -> None:
         if not self.short_code.isdigit():

@@ -322,17 +322,26 @@ class FeeTable:
         route: Route,
         *,
         payee_fees: Sequence[FeeLine] | None = None,
+        scheme_fee: Money | None = None,
     ) -> Quote:
         """The quote at the payer's DFSP. Within a DFSP the payee's fees come from this
         table; across DFSPs pass ``payee_fees``, what the payee's DFSP quoted (its
-        ``payee_fees(kind, amount, Route.CROSS_DFSP)``)."""
+        ``payee_fees(kind, amount, Route.CROSS_DFSP)``), and ``scheme_fee``, what the
+        centre's rules charge (in place of this table's scheme line)."""
         if payee_fees is None:
             if route is Route.CROSS_DFSP:
                 raise FeeError("a cross-DFSP quote needs the fees of the payee's DFSP")
             payee_fees = self.payee_fees(kind, amount, route)
         if any(line.source.paid_by_payer for line in payee_fees):
             raise FeeError("the payee's DFSP quoted a fee the payer pays")
-        return Quote(kind, route, amount, self.payer_fees(kind, amount, route) + tuple(payee_fees))
+        payer_fees = self.payer_fees(kind, amount, route)
+        if scheme_fee is not None:
+            if route is not Route.CROSS_DFSP:
+                raise FeeError("the scheme fee applies only across DFSPs")
+            payer_fees = tuple(line for line in payer_fees if line.source is not FeeSource.SCHEME)
+            if scheme_fee.minor:
+                payer_fees += (FeeLine(FeeSource.SCHEME, scheme_fee),)
+        return Quote(kind, route, amount, payer_fees + tuple(payee_fees))
 
     def _lines(
         self, kind: TransactionType, amount: Money, sources: Iterable[FeeSource]

@@ -16,7 +16,9 @@ e.g. ``"10 USD"``, as ``ussdloop.money.Money.screen_text`` writes it):
 - ``invoice_paid``: ``amount``, ``buyer`` (name), ``reference`` (to the merchant);
 - ``invoice_rejected``: ``amount``, ``buyer`` (name), ``reference`` (to the merchant);
 - ``cash_in``: ``amount``, ``agent`` (name), ``balance`` (to the customer);
-- ``cash_out``: ``amount``, ``fee``, ``agent`` (name), ``balance`` (to the customer).
+- ``cash_out``: ``amount``, ``fee``, ``agent`` (name), ``balance`` (to the customer);
+- ``send_failed``: ``amount``, ``receiver`` (name): a payment through the centre that
+  did not go through (the held funds are back).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ MESSAGE_IDS: Final = frozenset(
         "invoice_rejected",
         "cash_in",
         "cash_out",
+        "send_failed",
     }
 )
 

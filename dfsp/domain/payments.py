@@ -59,6 +59,16 @@ class QuoteChanged(PaymentError):
 
 
 @dataclass(frozen=True)
+class RemoteReceiver:
+    """A receiver at another DFSP, as the central directory and their DFSP name them."""
+
+    user_number: str
+    name: str
+    dfsp: str
+    endpoint: str  # the payee DFSP's interledger base URL
+
+
+@dataclass(frozen=True)
 class SendQuote:
     """What the sender sees before the PIN, and what ``send`` pays."""
 
@@ -73,6 +83,7 @@ class SendQuote:
     receiver_ledger_account_id: str
     quote: Quote
     to_account_id: str | None = None  # the account asked for, if not the receiver's primary
+    remote: RemoteReceiver | None = None  # the receiver is at another DFSP (through the centre)
 
     @property
     def own_accounts(self) -> bool:

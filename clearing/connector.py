@@ -1,0 +1,339 @@
+"""The connector: moves a payment between this DFSP's ledger and the central ledger with
+forward holds and backward execution (SPEC section 5), for both roles.
+
+Payer side (``send``): the DFSP holds the payer's funds in its ledger -> prepare the
+DFSP-to-DFSP transfer at the centre with the payee DFSP's condition and expiry -> wait
+for the outcome: executed (with the fulfilment) commits the local hold, rejected or
+expired releases it. The local hold has no deadline of its own that could decide
+against the centre: the centre holds the money in flight, so the centre's state
+decides ("check before rollback"); only a transfer the centre never saw is released
+here, once its expiry has passed.
+
+Payee side (``on_prepared``): a prepared central transfer to this DFSP is checked
+against the payment request it carries (recomputed fulfilment, amount, address, enough
+time left), the payee is checked (exists, may receive), the credit is held locally,
+then the fulfilment goes to the centre first ("receiver wait and pay"); the credit is
+committed once the centre has executed, released if it expired or was rejected.
+
+Notifications come over the centre's WebSocket; after a reconnect (and at start) the
+connector pulls what it missed after its last cursor and reconciles every transfer its
+ledger still holds in flight with the centre's state, so after any crash or outage the
+three ledgers end in the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+import aiohttp
+from central.ledger.client import CentralTransfer, LedgerClient, Notification, TransferRequest
+
+from central.client import CentralError
+from clearing.ilp.conditions import condition_for
+from clearing.payment_requests import PaymentDetails, PaymentRequestError, PaymentRequests
+from ussdloop.money import Money
+
+log = logging.getLogger(__name__)
+
+FULFIL_MARGIN: Final = timedelta(seconds=1)  # the payee fulfils only with this much time left
+OUTCOME_WAIT: Final = 7.0  # seconds the payer's request waits for the final state
+RETRY_DELAY: Final = 0.25  # seconds between attempts to reach the centre
+RECONNECT_DELAY: Final = 0.5
+PULL_LIMIT: Final = 200
+PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
+FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
+Clock = Callable[[], datetime]
+_UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+class PayeeRefused(Exception):
+    """The payee's DFSP will not take this payment; the message is the reason."""
+
+
+class CentralRefused(Exception):
+    """The centre refused the prepare (cap, paused DFSP...): the payer's hold is released."""
+
+    def __init__(self, error: CentralError) -> None:
+        super().__init__(str(error))
+        self.id = error.id
+        self.status = error.status
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A payment this DFSP sends: what the payee's DFSP asked for, and the fees."""
+
+    transfer_id: str
+    payee_dfsp: str
+    amount: Money  # what crosses the centre to the payee's DFSP
+    scheme_fee: Money
+    packet: bytes
+    condition: bytes
+    expires_at: datetime  # the central transfer's expiry (the payee's DFSP chose it)
+
+
+class LocalLedger(Protocol):
+    """What the connector needs from its DFSP's ledger; every call is idempotent on
+    the transfer id (the DFSP decides the postings: payer, fees, its clearing account).
+    A payment's funds are held by the DFSP itself before ``Connector.send``, under its
+    PIN and limit checks."""
+
+    async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
+        """Check the payee (PayeeRefused) and hold the credit from the clearing account."""
+
+    async def commit(self, transfer_id: str) -> None: ...
+
+    async def release(self, transfer_id: str, reason: str) -> None: ...
+
+    async def in_flight(self) -> list[str]:
+        """Ids of the clearing transfers still prepared in this ledger."""
+
+    async def deadline(self, transfer_id: str) -> datetime | None:
+        """The central expiry of a payment held here (None for a held credit)."""
+
+    async def load_cursor(self) -> int: ...
+
+    async def save_cursor(self, seq: int) -> None: ...
+
+
+class Connector:
+    def __init__(
+        self,
+        dfsp: str,
+        currency: str,
+        central: LedgerClient,
+        local: LocalLedger,
+        requests: PaymentRequests,
+        clock: Clock,
+        *,
+        outcome_wait: float = OUTCOME_WAIT,
+        on_final: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.dfsp = dfsp
+        self.currency = currency
+        self._central = central
+        self._local = local
+        self._requests = requests
+        self._clock = clock
+        self._outcome_wait = outcome_wait
+        self._on_final = on_final  # (transfer id, final state): e.g. tell the customers
+        self._waiting: dict[str, asyncio.Future[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._listen())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # --- payer side --------------------------------------------------------------------
+
+    async def send(self, outgoing: Outgoing) -> str:
+        """Prepare at the centre the payment whose funds this DFSP holds, and wait (at
+        most ``outcome_wait`` seconds) for the outcome; the state then: executed,
+        rejected, expired or still prepared (the connector finishes it in the background
+        and ``on_final`` is told)."""
+        waiting = self._waiting.setdefault(
+            outgoing.transfer_id, asyncio.get_running_loop().create_future()
+        )
+        try:
+            transfer = await self._prepare(outgoing)
+            if transfer is None:  # not prepared before the expiry; a lost answer may have
+                try:
+                    transfer = await self._lookup(outgoing.transfer_id)
+                except _UNREACHABLE:
+                    return PREPARED  # in flight until the centre answers (reconcile)
+            if transfer is None:
+                await self._finish_payer(outgoing.transfer_id, EXPIRED, "centre not reached")
+                return EXPIRED
+            if transfer.state in FINAL:
+                await self._settle(transfer)
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiting), self._outcome_wait)
+            except TimeoutError:
+                return await self._poll_once(outgoing.transfer_id)
+        finally:
+            if waiting.done():
+                self._waiting.pop(outgoing.transfer_id, None)
+
+    async def _prepare(self, outgoing: Outgoing) -> CentralTransfer | None:
+        request = TransferRequest(
+            id=outgoing.transfer_id,
+            payer=self.dfsp,
+            payee=outgoing.payee_dfsp,
+            amount=outgoing.amount,
+            scheme_fee=outgoing.scheme_fee,
+            condition=outgoing.condition,
+            expires_at=outgoing.expires_at,
+            memo={"ilpPacket": outgoing.packet.hex()},
+        )
+        while self._clock() < outgoing.expires_at:
+            try:
+                return await self._central.prepare(request)
+            except CentralError as error:
+                if error.status >= 500:
+                    await asyncio.sleep(RETRY_DELAY)
+                    continue
+                await self._finish_payer(outgoing.transfer_id, REJECTED, str(error))
+                raise CentralRefused(error) from None
+            except _UNREACHABLE:
+                await asyncio.sleep(RETRY_DELAY)
+        return None
+
+    async def _poll_once(self, transfer_id: str) -> str:
+        try:
+            transfer = await self._lookup(transfer_id)
+        except _UNREACHABLE:
+            return PREPARED
+        if transfer is None:
+            return PREPARED
+        await self._settle(transfer)
+        return transfer.state
+
+    async def _lookup(self, transfer_id: str) -> CentralTransfer | None:
+        """The centre's transfer, None when it does not know it; raises when the centre
+        cannot be reached (then nothing may be decided)."""
+        try:
+            return await self._central.get(transfer_id)
+        except CentralError as error:
+            if error.status == 404:
+                return None
+            if error.status >= 500:
+                raise ConnectionError(str(error)) from None
+            raise
+
+    # --- both sides: a central state reached us ---------------------------------------
+
+    async def _settle(self, transfer: CentralTransfer) -> None:
+        """Bring this ledger to ``transfer``'s state (idempotent)."""
+        if transfer.payee == self.dfsp and transfer.state == PREPARED:
+            await self.on_prepared(transfer)
+            return
+        if transfer.state not in FINAL:
+            return
+        if transfer.payer == self.dfsp:
+            await self._finish_payer(transfer.id, transfer.state, transfer.reason or "")
+        elif transfer.payee == self.dfsp:
+            if transfer.state == EXECUTED:
+                await self._local.commit(transfer.id)
+            else:
+                await self._local.release(transfer.id, transfer.reason or transfer.state)
+            await self._told(transfer.id, transfer.state)
+
+    async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
+        if state == EXECUTED:
+            await self._local.commit(transfer_id)
+        else:
+            await self._local.release(transfer_id, reason or state)
+        waiting = self._waiting.get(transfer_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(state)
+        await self._told(transfer_id, state)
+
+    async def _told(self, transfer_id: str, state: str) -> None:
+        if self._on_final is not None:
+            await self._on_final(transfer_id, state)
+
+    # --- payee side ----------------------------------------------------------------
+
+    async def on_prepared(self, transfer: CentralTransfer) -> None:
+        """Check, hold the credit, fulfil at the centre, then commit (or release)."""
+        packet = bytes.fromhex(str(transfer.memo.get("ilpPacket", "")))
+        try:
+            details = self._requests.read(packet, self.currency)
+            self._check(transfer, packet, details)
+            await self._local.hold_credit(transfer.id, details)
+        except (PaymentRequestError, PayeeRefused, ValueError) as error:
+            log.info("event=clearing_payee_refused transfer_id=%s reason=%s", transfer.id, error)
+            await self._reject_at_centre(transfer.id, str(error))
+            return
+        fulfilment = self._requests.fulfilment(packet)
+        while self._clock() < transfer.expires_at:
+            try:
+                executed = await self._central.fulfil(transfer.id, fulfilment)
+            except CentralError as error:
+                if error.status >= 500:
+                    await asyncio.sleep(RETRY_DELAY)
+                    continue
+                break  # too late or refused: the centre's state decides below
+            except _UNREACHABLE:
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            await self._settle(executed)
+            return
+        try:
+            final = await self._lookup(transfer.id)
+        except _UNREACHABLE:
+            return  # the centre is unreachable: reconciliation finishes it
+        if final is not None and final.state in FINAL:
+            await self._settle(final)
+
+    def _check(self, transfer: CentralTransfer, packet: bytes, details: PaymentDetails) -> None:
+        if condition_for(self._requests.fulfilment(packet)) != transfer.condition:
+            raise PaymentRequestError("the condition is not this DFSP's")
+        if details.transfer_id != transfer.id or details.amount != transfer.amount:
+            raise PaymentRequestError("the transfer does not match the payment request")
+        if transfer.expires_at - self._clock() < FULFIL_MARGIN:
+            raise PaymentRequestError("too little time left to fulfil")
+
+    async def _reject_at_centre(self, transfer_id: str, reason: str) -> None:
+        try:
+            await self._central.reject(transfer_id, reason[:200])
+        except (CentralError, *_UNREACHABLE) as error:
+            log.warning("event=clearing_reject_failed transfer_id=%s error=%s", transfer_id, error)
+
+    # --- notifications and reconciliation ---------------------------------------------
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+                async for notification in self._central.subscribe():
+                    self.connected.set()
+                    await self._handle(notification)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the centre is down or the socket broke
+                log.info("event=clearing_disconnected error=%r", error)
+            self.connected.clear()
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def reconcile(self) -> None:
+        """Pull the notifications missed since the cursor, then settle every transfer
+        still in flight here by the centre's state."""
+        cursor = await self._local.load_cursor()
+        while True:
+            missed = await self._central.notifications_after(cursor, PULL_LIMIT)
+            for notification in missed:
+                await self._handle(notification)
+            if len(missed) < PULL_LIMIT:
+                break
+            cursor = missed[-1].seq
+        for transfer_id in await self._local.in_flight():
+            transfer = await self._lookup(transfer_id)  # unreachable: try again later
+            if transfer is not None:
+                await self._settle(transfer)
+            elif await self._past_deadline(transfer_id):
+                # The centre refuses prepares past their expiry: it never will have it.
+                await self._finish_payer(transfer_id, EXPIRED, "never prepared at the centre")
+
+    async def _past_deadline(self, transfer_id: str) -> bool:
+        deadline = await self._local.deadline(transfer_id)
+        return deadline is not None and self._clock() >= deadline
+
+    async def _handle(self, notification: Notification) -> None:
+        try:
+            await self._settle(notification.transfer)
+        finally:
+            await self._local.save_cursor(notification.seq)

@@ -1,0 +1,76 @@
+"""The DFSP API's interledger routes: what other DFSPs ask of this one when their
+customers pay a customer here (``clearing.peers`` is their client; the central
+directory points them at ``<this API>/interledger``).
+
+- ``GET /interledger/receivers/{user_number}`` -> ``{"userNumber", "name", "currency",
+  "address"}`` (404 ``UnknownReceiver``);
+- ``POST /interledger/quotes {"userNumber", "amount", "transferCode"}`` ->
+  ``{"payeeFee"}``: the receiver fee this DFSP keeps back from what arrives;
+- ``POST /interledger/payment-requests {"transferId", "userNumber", "amount",
+  "transferCode", "payerName", "payerDfsp", "invoiceId"?}`` -> ``{"packet" (hex),
+  "condition" (base64url), "expiresAt"}``.
+
+No money moves here: a payment request only says what this DFSP will accept, and the
+centre's prepared transfer carrying it is checked again before anything is credited.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from clearing.ilp.conditions import base64url_encode
+from clearing.payment_requests import TRANSFER_CODES
+from dfsp.api import _amount, _id, money_json
+from dfsp.interledger import Interledger
+from ussdloop.http import BadRequest, read_json_object, string_field
+
+MAX_USER_NUMBER_CHARS: Final = 32
+MAX_NAME_CHARS: Final = 100
+
+
+class InterledgerRoutes:
+    def __init__(self, interledger: Interledger, max_body: int) -> None:
+        self._interledger = interledger
+        self._max_body = max_body
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/interledger/receivers/{user_number}", self.receiver)
+        app.router.add_post("/interledger/quotes", self.quote)
+        app.router.add_post("/interledger/payment-requests", self.payment_request)
+
+    async def receiver(self, request: web.Request) -> web.Response:
+        user_number = request.match_info["user_number"][:MAX_USER_NUMBER_CHARS]
+        return web.json_response(await self._interledger.receiver(user_number))
+
+    async def quote(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, self._max_body)
+        await self._interledger.receiver(string_field(body, "userNumber", MAX_USER_NUMBER_CHARS))
+        fee = self._interledger.payee_fee(_amount(body), _code(body))
+        return web.json_response({"payeeFee": money_json(fee)})
+
+    async def payment_request(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, self._max_body)
+        issued = await self._interledger.issue(
+            transfer_id=_id(body, "transferId"),
+            user_number=string_field(body, "userNumber", MAX_USER_NUMBER_CHARS),
+            amount=_amount(body),
+            transfer_code=_code(body),
+            payer_name=string_field(body, "payerName", MAX_NAME_CHARS),
+            payer_dfsp=string_field(body, "payerDfsp", 20),
+            invoice_id=string_field(body, "invoiceId", 64, required=False) or None,
+        )
+        answer: dict[str, Any] = {
+            "packet": issued.packet.hex(),
+            "condition": base64url_encode(issued.condition),
+            "expiresAt": issued.details.expires_at.isoformat(),
+        }
+        return web.json_response(answer, status=201)
+
+
+def _code(body: dict[str, Any]) -> str:
+    code = string_field(body, "transferCode", 16)
+    if code not in TRANSFER_CODES:
+        raise BadRequest(f"'transferCode' must be one of {', '.join(sorted(TRANSFER_CODES))}")
+    return code

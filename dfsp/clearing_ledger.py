@@ -1,0 +1,195 @@
+"""The DFSP's ledger as the clearing connector sees it (``clearing.connector.LocalLedger``).
+
+A payment to another DFSP is held in this ledger as one prepared transfer: the payer's
+account pays the principal and the scheme fee to the DFSP's clearing account (what
+leaves through the centre) and its local fee to the fee account. A payment from another
+DFSP is held as the clearing account paying the payee (the principal less this DFSP's
+receiver fee) and the fee account. Both are decided by the centre's state: the hold's
+own expiry is only a backstop a day later, so the ledger's sweep never decides a
+transfer the centre may still execute.
+
+The memo of these transfers says which side this DFSP is on (``clearing``), the
+centre's expiry (``central_expires_at``), the names and principal for statements and
+notices, and which postings are fees (``fee_postings``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clearing.connector import Outgoing, PayeeRefused
+from clearing.payment_requests import SECRET_BYTES, PaymentDetails
+from dfsp import store
+from dfsp.customers import Customers
+from dfsp.domain.fees import FeeTable, Route, TransactionType
+from dfsp.domain.transfers import Posting, TransferState, UnknownTransfer
+from dfsp.ledger import Ledger
+
+CLEARING_ACCOUNT: Final = "clearing"
+BACKSTOP: Final = timedelta(days=1)  # a held clearing transfer's own expiry
+PAYER, PAYEE = "payer", "payee"
+
+
+class ClearingLedger:
+    def __init__(
+        self,
+        ledger: Ledger,
+        customers: Customers,
+        fees: FeeTable,
+        *,
+        fee_account: str,
+        state: ClearingState,
+    ) -> None:
+        self._ledger = ledger
+        self._customers = customers
+        self._fees = fees
+        self._fee_account = fee_account
+        self._state = state
+
+    async def hold_payment(
+        self,
+        outgoing: Outgoing,
+        *,
+        payer_account: str,
+        local_fee_minor: int,
+        kind: str,
+        memo: Mapping[str, Any],
+    ) -> None:
+        """Hold the payer's funds for ``outgoing`` (idempotent on its transfer id)."""
+        postings = [Posting(payer_account, CLEARING_ACCOUNT, outgoing.amount.minor)]
+        fee_postings = []
+        if outgoing.scheme_fee.minor:
+            fee_postings.append(len(postings))
+            postings.append(Posting(payer_account, CLEARING_ACCOUNT, outgoing.scheme_fee.minor))
+        if local_fee_minor:
+            fee_postings.append(len(postings))
+            postings.append(Posting(payer_account, self._fee_account, local_fee_minor))
+        await self._ledger.prepare(
+            outgoing.transfer_id,
+            postings,
+            kind=kind,
+            expires_at=outgoing.expires_at + BACKSTOP,
+            memo={
+                **memo,
+                "clearing": PAYER,
+                "payee_dfsp": outgoing.payee_dfsp,
+                "central_expires_at": outgoing.expires_at.isoformat(),
+                "fee_postings": fee_postings,
+            },
+        )
+
+    async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
+        customer = await self._customers.by_user_number(details.payee_user_number)
+        if customer is None:
+            raise PayeeRefused(f"no customer with user number {details.payee_user_number}")
+        primary = next(
+            (a for a in await self._customers.accounts_of(customer.id) if a.primary), None
+        )
+        if primary is None:
+            raise PayeeRefused("the payee has no account")
+        kind = (
+            TransactionType.INVOICE if details.transfer_code == "invoice" else TransactionType.P2P
+        )
+        fees = self._fees.payee_fees(kind, details.amount, Route.CROSS_DFSP)
+        fee_minor = sum(line.amount.minor for line in fees)
+        if fee_minor >= details.amount.minor:
+            raise PayeeRefused("the receiver fee takes the whole amount")
+        postings = [
+            Posting(CLEARING_ACCOUNT, primary.ledger_account_id, details.amount.minor - fee_minor)
+        ]
+        if fee_minor:
+            postings.append(Posting(CLEARING_ACCOUNT, self._fee_account, fee_minor))
+        await self._ledger.prepare(
+            transfer_id,
+            postings,
+            kind=kind.value,
+            expires_at=details.expires_at + BACKSTOP,
+            memo={
+                "clearing": PAYEE,
+                "sender_name": details.payer_name,
+                "sender_dfsp": details.payer_dfsp,
+                "receiver": customer.id,
+                "receiver_name": f"{customer.first_name} {customer.last_name}",
+                "principal_minor": details.amount.minor,
+                "own_accounts": False,
+                "invoice_id": details.invoice_id,
+                "fee_postings": [1] if fee_minor else [],
+            },
+        )
+
+    async def commit(self, transfer_id: str) -> None:
+        transfer = await self._ledger.transfer(transfer_id)
+        if transfer.state is TransferState.PREPARED:
+            await self._ledger.execute(transfer_id)
+
+    async def release(self, transfer_id: str, reason: str) -> None:
+        try:
+            transfer = await self._ledger.transfer(transfer_id)
+        except UnknownTransfer:
+            return  # nothing was held here (refused before the hold)
+        if transfer.state is TransferState.PREPARED:
+            await self._ledger.reject(transfer_id, reason)
+
+    async def in_flight(self) -> list[str]:
+        query = select(store.TransferRow.id, store.TransferRow.memo).where(
+            store.TransferRow.state == TransferState.PREPARED.value
+        )
+        async with self._ledger.reading() as session:
+            rows = (await session.execute(query)).all()
+        return [row.id for row in rows if (row.memo or {}).get("clearing") in (PAYER, PAYEE)]
+
+    async def deadline(self, transfer_id: str) -> datetime | None:
+        try:
+            transfer = await self._ledger.transfer(transfer_id)
+        except UnknownTransfer:
+            return None
+        memo = transfer.memo or {}
+        if memo.get("clearing") != PAYER:
+            return None
+        return datetime.fromisoformat(str(memo["central_expires_at"]))
+
+    async def load_cursor(self) -> int:
+        return await self._state.load()
+
+    async def save_cursor(self, seq: int) -> None:
+        await self._state.save(seq)
+
+
+class ClearingState:
+    """The DFSP's clearing state in its database: the payment-request secret (made at
+    first start, kept across restarts so fulfilments can be recomputed) and the last
+    central notification handled."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def secret(self) -> bytes:
+        async with self._sessions.begin() as session:
+            row = await self._row(session)
+            return row.secret
+
+    async def load(self) -> int:
+        async with self._sessions.begin() as session:
+            return (await self._row(session)).notification_seq
+
+    async def save(self, seq: int) -> None:
+        async with self._sessions.begin() as session:
+            row = await self._row(session)
+            row.notification_seq = max(row.notification_seq, seq)
+
+    @staticmethod
+    async def _row(session: AsyncSession) -> store.ClearingStateRow:
+        row = await session.get(store.ClearingStateRow, 1, with_for_update=True)
+        if row is None:
+            row = store.ClearingStateRow(
+                id=1, secret=secrets.token_bytes(SECRET_BYTES), notification_seq=0
+            )
+            session.add(row)
+            await session.flush()
+        return row

@@ -1,0 +1,334 @@
+"""The DFSP's part in payments between DFSPs, on the bundled clearing library.
+
+Payee side (what other DFSPs ask of this one, ``dfsp.api_interledger``): who a
+receiver is, the receiver fee this DFSP keeps back, and payment requests whose
+fulfilment it can recompute (``clearing.payment_requests``).
+
+Payer side (``Payments`` uses it when a user number is not a customer here): the
+receiver through the central directory and the payee's DFSP, the fees (this DFSP's
+sender fee, the centre's scheme fee, the payee DFSP's receiver fee) and the centre's
+eligibility check, then, after the PIN, a payment request from the payee's DFSP, the
+hold in this ledger and the connector (``clearing.connector``) through the centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from central.client import CentralError, CentralHttp
+from central.directory.client import DirectoryClient
+from central.ledger.client import LedgerClient
+from central.rules.client import RulesClient
+from clearing.connector import Connector, Outgoing
+from clearing.ilp.addresses import dfsp_account_address
+from clearing.payment_requests import PaymentDetails, PaymentRequest, PaymentRequests
+from clearing.peers import PeerClient, PeerRefused, endpoint_of
+from dfsp.clearing_ledger import CLEARING_ACCOUNT, PAYEE, PAYER, ClearingLedger, ClearingState
+from dfsp.customers import Customers
+from dfsp.domain.fees import FeeTable, Route, TransactionType
+from dfsp.domain.notices import Notice, NoticeSink
+from dfsp.domain.payments import PaymentError, RemoteReceiver, UnknownReceiver
+from dfsp.domain.transfers import AccountKind, TransferState
+from dfsp.ledger import Ledger
+from ussdloop.money import Money
+
+PAYMENT_WINDOW: Final = timedelta(seconds=10)  # a payment request's central expiry
+Clock = Callable[[], datetime]
+
+
+class TransferNotAllowed(PaymentError):
+    """The centre's rules refuse the transfer (fraud, a scheme limit); ``code`` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ClearingUnavailable(PaymentError):
+    """The centre or the payee's DFSP cannot be reached now: try again later."""
+
+
+class Interledger:
+    def __init__(
+        self,
+        name: str,
+        currency: str,
+        customers: Customers,
+        fees: FeeTable,
+        requests: PaymentRequests,
+        ledger: ClearingLedger,
+        connector: Connector,
+        directory: DirectoryClient,
+        rules: RulesClient,
+        peers: PeerClient,
+        clock: Clock,
+        *,
+        payment_window: timedelta = PAYMENT_WINDOW,
+    ) -> None:
+        self.name = name
+        self.currency = currency
+        self._customers = customers
+        self._fees = fees
+        self._requests = requests
+        self._ledger = ledger
+        self.connector = connector
+        self._directory = directory
+        self._rules = rules
+        self._peers = peers
+        self._clock = clock
+        self._window = payment_window
+
+    # --- payee side ------------------------------------------------------------------
+
+    async def receiver(self, user_number: str) -> dict[str, str]:
+        customer = await self._customers.by_user_number(user_number)
+        if customer is None:
+            raise UnknownReceiver(user_number)
+        return {
+            "userNumber": str(customer.user_number),
+            "name": f"{customer.first_name} {customer.last_name}",
+            "currency": self.currency,
+            "address": dfsp_account_address(self.name, str(customer.user_number)),
+        }
+
+    def payee_fee(self, amount: Money, transfer_code: str) -> Money:
+        lines = self._fees.payee_fees(_kind(transfer_code), amount, Route.CROSS_DFSP)
+        return Money(self.currency, sum(line.amount.minor for line in lines))
+
+    async def issue(
+        self,
+        *,
+        transfer_id: str,
+        user_number: str,
+        amount: Money,
+        transfer_code: str,
+        payer_name: str,
+        payer_dfsp: str,
+        invoice_id: str | None,
+    ) -> PaymentRequest:
+        await self.receiver(user_number)  # the payee exists now (checked again at prepare)
+        details = PaymentDetails(
+            transfer_id=transfer_id,
+            payee_user_number=user_number,
+            amount=amount,
+            expires_at=self._clock() + self._window,
+            transfer_code=transfer_code,
+            payer_name=payer_name,
+            payer_dfsp=payer_dfsp,
+            invoice_id=invoice_id,
+        )
+        return self._requests.request(details)
+
+    async def announce(self, url: str) -> None:
+        """Register this DFSP's interledger base URL with the central directory."""
+        await self._directory.set_endpoint(url)
+
+    # --- payer side ------------------------------------------------------------------
+
+    async def remote_receiver(self, user_number: str) -> RemoteReceiver:
+        try:
+            entry = await self._directory.lookup(user_number)
+        except CentralError as error:
+            if error.status == 404:
+                raise UnknownReceiver(user_number) from None
+            raise ClearingUnavailable(str(error)) from None
+        except OSError as error:
+            raise ClearingUnavailable(str(error)) from None
+        if entry.dfsp == self.name:  # listed here, but no longer a customer here
+            raise UnknownReceiver(user_number)
+        endpoint = endpoint_of(entry.spsp_receiver)
+        try:
+            receiver = await self._peers.receiver(endpoint, user_number)
+        except PeerRefused as error:
+            if error.status == 404:
+                raise UnknownReceiver(user_number) from None
+            raise ClearingUnavailable(str(error)) from None
+        except OSError as error:
+            raise ClearingUnavailable(str(error)) from None
+        return RemoteReceiver(user_number, receiver.name, entry.dfsp, endpoint)
+
+    async def fees_for(
+        self, receiver: RemoteReceiver, sender_user_number: str, amount: Money, transfer_code: str
+    ) -> tuple[Money, Money]:
+        """The payee DFSP's receiver fee and the centre's scheme fee, once the centre's
+        rules allow the transfer."""
+        try:
+            eligibility = await self._rules.check_transfer(
+                sender_user_number, receiver.user_number, amount
+            )
+            if not eligibility.allowed:
+                raise TransferNotAllowed(eligibility.code or "", eligibility.message or "")
+            scheme_fee = await self._rules.scheme_fee(amount, self.name, receiver.dfsp)
+            payee_fee = await self._peers.payee_fee(
+                receiver.endpoint, receiver.user_number, amount, transfer_code
+            )
+        except (CentralError, PeerRefused, OSError) as error:
+            raise ClearingUnavailable(str(error)) from None
+        return payee_fee, scheme_fee
+
+    async def pay(
+        self,
+        *,
+        transfer_id: str,
+        receiver: RemoteReceiver,
+        amount: Money,
+        scheme_fee: Money,
+        local_fee: Money,
+        payer_name: str,
+        payer_ledger_account: str,
+        transfer_code: str,
+        memo: Mapping[str, Any],
+        invoice_id: str | None = None,
+    ) -> str:
+        """Ask the payee's DFSP for a payment request, hold the payer's funds, and clear
+        it through the centre; the state reached (``clearing.connector.Connector.send``)."""
+        try:
+            issued = await self._peers.payment_request(
+                receiver.endpoint,
+                transfer_id=transfer_id,
+                user_number=receiver.user_number,
+                amount=amount,
+                transfer_code=transfer_code,
+                payer_name=payer_name,
+                payer_dfsp=self.name,
+                invoice_id=invoice_id,
+            )
+        except PeerRefused as error:
+            if error.status == 404:
+                raise UnknownReceiver(receiver.user_number) from None
+            raise ClearingUnavailable(str(error)) from None
+        except OSError as error:
+            raise ClearingUnavailable(str(error)) from None
+        outgoing = Outgoing(
+            transfer_id=transfer_id,
+            payee_dfsp=receiver.dfsp,
+            amount=amount,
+            scheme_fee=scheme_fee,
+            packet=issued.packet,
+            condition=issued.condition,
+            expires_at=issued.expires_at,
+        )
+        await self._ledger.hold_payment(
+            outgoing,
+            payer_account=payer_ledger_account,
+            local_fee_minor=local_fee.minor,
+            kind=_kind(transfer_code).value,
+            memo=memo,
+        )
+        return await self.connector.send(outgoing)
+
+
+def _kind(transfer_code: str) -> TransactionType:
+    return TransactionType.INVOICE if transfer_code == "invoice" else TransactionType.P2P
+
+
+class ClearingNotices:
+    """What the customers are told once a payment through the centre is decided here
+    (the connector's ``on_final``): the payer ``sent`` or ``send_failed``, the payee
+    ``received``; keys as for payments inside the DFSP, so a repeat posts nothing."""
+
+    def __init__(self, ledger: Ledger, notices: NoticeSink | None) -> None:
+        self._ledger = ledger
+        self._notices = notices
+
+    async def __call__(self, transfer_id: str, state: str) -> None:
+        if self._notices is None:
+            return
+        transfer = await self._ledger.transfer(transfer_id)
+        memo = transfer.memo or {}
+        principal = transfer.postings[0]
+        currency = transfer.amount.currency
+        amount = _text(Money(currency, int(memo.get("principal_minor", principal.amount_minor))))
+        if memo.get("clearing") == PAYER:
+            customer = str(memo["sender"])
+            args = {"amount": amount, "receiver": str(memo.get("receiver_name", ""))}
+            if state != TransferState.EXECUTED.value:
+                notice = Notice(f"transfer:{transfer_id}:failed", customer, "send_failed", args)
+            else:
+                fees = sum(p.amount_minor for p in transfer.postings[1:])
+                balance = (await self._ledger.balance(principal.debit_account))[1]
+                args |= {"fee": _text(Money(currency, fees)), "balance": _text(balance)}
+                notice = Notice(f"transfer:{transfer_id}:sender", customer, "sent", args)
+        elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
+            balance = (await self._ledger.balance(principal.credit_account))[1]
+            args = {
+                "amount": _text(Money(currency, principal.amount_minor)),
+                "sender": str(memo.get("sender_name", "")),
+                "balance": _text(balance),
+            }
+            notice = Notice(
+                f"transfer:{transfer_id}:receiver", str(memo["receiver"]), "received", args
+            )
+        else:
+            return
+        await self._notices.post([notice])
+
+
+def _text(amount: Money) -> str:
+    return f"{amount.screen_text()} {amount.currency}"
+
+
+@dataclass(frozen=True)
+class CentralLink:
+    """Where this DFSP reaches the centre, and the credentials the operator issued."""
+
+    url: str
+    key: str
+    secret: str
+
+
+async def build_interledger(
+    name: str,
+    currency: str,
+    link: CentralLink,
+    http: aiohttp.ClientSession,
+    sessions: async_sessionmaker[AsyncSession],
+    ledger: Ledger,
+    customers: Customers,
+    fees: FeeTable,
+    notices: NoticeSink | None,
+    *,
+    fee_account: str,
+    clock: Clock,
+) -> Interledger:
+    """The DFSP's clearing parts on its database and the centre's API (not started:
+    ``Interledger.connector.start()`` once the DFSP's API answers)."""
+    await ledger.open_account(
+        CLEARING_ACCOUNT,
+        currency=currency,
+        kind=AccountKind.CLEARING,
+        owner=name,
+        allow_negative=True,
+    )
+    central = CentralHttp(link.url, http, link.key, link.secret)
+    state = ClearingState(sessions)
+    requests = PaymentRequests(name, await state.secret())
+    local = ClearingLedger(ledger, customers, fees, fee_account=fee_account, state=state)
+    connector = Connector(
+        name,
+        currency,
+        LedgerClient(central),
+        local,
+        requests,
+        clock,
+        on_final=ClearingNotices(ledger, notices),
+    )
+    return Interledger(
+        name,
+        currency,
+        customers,
+        fees,
+        requests,
+        local,
+        connector,
+        DirectoryClient(central),
+        RulesClient(central),
+        PeerClient(http),
+        clock,
+    )
