@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central.api import central_app
 from central.component import CentralContext, Component
 from central.directory.component import component as directory_component
+from central.forensic import component as forensic_component
 from central.fraud.component import component as fraud_component
+from central.kms import component as kms_component
 from central.ledger import component as ledger_component
 from central.migrate import migrate
 from central.participants import Participants
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Each component's ``component(context) -> Component``, in start order.
 COMPONENTS: tuple[Callable[[CentralContext], Component], ...] = (
+    kms_component,
+    forensic_component,
     directory_component,
     fraud_component,
     rules_component,

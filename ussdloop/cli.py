@@ -8,6 +8,10 @@ ussdloop demo [--config F]               start a network on free ports (and a fr
                                          temporary data directory) and play the stories
 ussdloop phone --msisdn N [--control URL]  an interactive terminal phone
 ussdloop config [--config F]             check a configuration and print it
+ussdloop forensic verify [--config F] [--url URL]
+                                         verify every chain of the central forensic log
+ussdloop forensic transfer ID [--config F] [--url URL]
+                                         the path of one transfer across the services
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from ussdloop.config import ConfigError, NetworkConfig, load_network
 from ussdloop.logs import LEVELS, start_logging
@@ -68,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--dfsp", required=True, help="the DFSP whose gateway to run, e.g. dfsp1")
     command("demo", _demo, "start a network on free ports and play the stories from handsets")
     command("config", _config, "check a configuration and print it")
+    _forensic_commands(commands)
     phone = commands.add_parser(
         "phone", help="an interactive terminal phone (uses the control API)"
     )
@@ -145,6 +151,44 @@ def _demo(args: argparse.Namespace, network: NetworkConfig) -> int:
     from ussdloop.runner import run_once
 
     return run_once(lambda: play_demo(network))
+
+
+def _forensic_commands(commands: Any) -> None:
+    forensic = commands.add_parser("forensic", help="verify the forensic log, trace a transfer")
+    actions = forensic.add_subparsers(dest="forensic_command", required=True)
+    verify = actions.add_parser("verify", help="verify every chain; exit 1 naming any problem")
+    transfer = actions.add_parser("transfer", help="the path of one transfer across services")
+    transfer.add_argument("id", help="the transfer id")
+    for action, run in ((verify, _forensic_verify), (transfer, _forensic_transfer)):
+        action.add_argument("--config", help="a network TOML file merged over the shipped default")
+        action.add_argument("--url", help="the central API (operator credentials from --config)")
+        action.add_argument("--log-level", default="warn", choices=LEVELS)
+        action.add_argument("--log-json", action="store_true")
+        action.set_defaults(run=run)
+
+
+def _forensic_verify(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from central.forensic.cli import verify_command
+
+    return _forensic_run(lambda: verify_command(network, args.url, sys.stdout))
+
+
+def _forensic_transfer(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from central.forensic.cli import transfer_command
+
+    return _forensic_run(lambda: transfer_command(network, args.url, args.id, sys.stdout))
+
+
+def _forensic_run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    import asyncio
+
+    from central.forensic.cli import CommandError
+
+    try:
+        return asyncio.run(command())
+    except CommandError as error:
+        print(f"ussdloop: {error}", file=sys.stderr)
+        return 2
 
 
 def _print_endpoints(title: str, endpoints: list[str]) -> None:

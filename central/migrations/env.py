@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 
 import central.directory.store  # the directory's models
 import central.fraud.store  # noqa: F401  (the fraud component's models)
+from central.forensic import store as forensic_store  # noqa: F401  (the forensic records)
+from central.kms import store as kms_store  # noqa: F401  (the KMS keys)
 from central.ledger import store as ledger_store  # noqa: F401  (the ledger's models)
 from central.store import Base
 from ussdloop.db import create_service_engine

@@ -1,0 +1,209 @@
+"""The central forensic log: appending services' records after checking their chain and
+signature, reading them back, verifying every stored chain, a transfer's path.
+
+An append is one transaction: each record must be signed by one of its service's KMS
+keys and follow the last stored record of its service (``seq`` + 1, ``prev_hash`` its
+hash; seq 1 follows the genesis). A record already stored identically is accepted again
+(a writer that lost an answer re-sends it); anything else is refused whole with what is
+wrong (422).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from central.errors import ForbiddenError, UnprocessableEntityError, ValidationError
+from central.forensic.store import ForensicRecordRow
+from central.kms.service import owner_of, verifying_keys
+from ussdloop import db
+from ussdloop.forensic import GENESIS, Record, Report, canonical_json, verify
+
+MAX_APPEND: Final = 100  # records per append
+MAX_READ: Final = 1000  # records per read
+
+
+class ForensicLog:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def append(self, records: Sequence[Record], *, caller: str) -> int:
+        """Store ``records`` in order for ``caller`` (a DFSP's name, or the operator for
+        the central services); the number newly stored."""
+        if not 1 <= len(records) <= MAX_APPEND:
+            raise ValidationError(f"append 1 to {MAX_APPEND} records at a time")
+        for record in records:
+            if owner_of(record.service) != caller:
+                raise ForbiddenError(f"{caller!r} may not append to {record.service!r}'s log")
+        try:
+            async with self._sessions.begin() as session:
+                keys = await verifying_keys(session)
+                stored = 0
+                for record in records:
+                    stored += await self._append_one(session, record, keys.get(record.service))
+                return stored
+        except IntegrityError:
+            raise UnprocessableEntityError(
+                "another append took the same seq meanwhile: read the last record and retry"
+            ) from None
+
+    async def _append_one(
+        self, session: AsyncSession, record: Record, keys: Sequence[Ed25519PublicKey] | None
+    ) -> int:
+        name = f"{record.service} seq {record.seq}"
+        if not keys:
+            raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
+        if not record.hash_matches():
+            raise UnprocessableEntityError(f"{name}: the hash does not match the content")
+        if not record.authentic(keys):
+            raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
+        at = _moment(record, name)
+        same = await session.scalar(
+            select(ForensicRecordRow).where(
+                ForensicRecordRow.service == record.service, ForensicRecordRow.seq == record.seq
+            )
+        )
+        if same is not None:
+            if same.hash == record.hash:
+                return 0
+            raise UnprocessableEntityError(f"{name} is already stored with another hash")
+        last = await _last(session, record.service)
+        expected_seq, expected_hash = (1, GENESIS) if last is None else (last.seq + 1, last.hash)
+        if record.seq != expected_seq:
+            raise UnprocessableEntityError(
+                f"{name}: the next seq of {record.service} is {expected_seq}"
+            )
+        if record.prev_hash != expected_hash:
+            raise UnprocessableEntityError(
+                f"{name}: prev_hash is not the hash of seq {expected_seq - 1}"
+                if last is not None
+                else f"{name}: seq 1's prev_hash is the genesis (64 zeros)"
+            )
+        session.add(_row(record, at, self._clock()))
+        await session.flush()
+        return 1
+
+    async def last(self, service: str) -> Record | None:
+        async with self._reading() as session:
+            row = await _last(session, service)
+            return None if row is None else record_of(row)
+
+    async def records(self, service: str, *, after_seq: int = 0, limit: int = 100) -> list[Record]:
+        limit = max(1, min(limit, MAX_READ))
+        async with self._reading() as session:
+            rows = await session.scalars(
+                select(ForensicRecordRow)
+                .where(ForensicRecordRow.service == service, ForensicRecordRow.seq > after_seq)
+                .order_by(ForensicRecordRow.seq)
+                .limit(limit)
+            )
+            return [record_of(row) for row in rows]
+
+    async def transfer_path(self, transfer_id: str) -> list[Record]:
+        """Every record about the transfer (its subject, or mentioned in its data), by time."""
+        async with self._reading() as session:
+            return await transfer_path(session, transfer_id)
+
+    async def verify(self) -> Report:
+        async with self._reading() as session:
+            return await verify_stored(session)
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=db.READ_ONLY)
+            yield session
+
+
+async def verify_stored(session: AsyncSession) -> Report:
+    """Every stored chain, in the order its rows were appended, against the KMS keys."""
+    keys = await verifying_keys(session)
+    rows = await session.scalars(select(ForensicRecordRow).order_by(ForensicRecordRow.id))
+    records = [record_of(row) for row in rows]
+    return await asyncio.to_thread(verify, records, keys)
+
+
+async def transfer_path(session: AsyncSession, transfer_id: str) -> list[Record]:
+    rows = await session.scalars(
+        select(ForensicRecordRow)
+        .where(
+            or_(
+                ForensicRecordRow.subject == transfer_id,
+                ForensicRecordRow.data.contains(json.dumps(transfer_id), autoescape=True),
+            )
+        )
+        .order_by(ForensicRecordRow.at_utc, ForensicRecordRow.service, ForensicRecordRow.seq)
+        .limit(MAX_READ)
+    )
+    return [record_of(row) for row in rows]
+
+
+async def _last(session: AsyncSession, service: str) -> ForensicRecordRow | None:
+    top = (
+        select(func.max(ForensicRecordRow.seq))
+        .where(ForensicRecordRow.service == service)
+        .scalar_subquery()
+    )
+    return await session.scalar(
+        select(ForensicRecordRow).where(
+            ForensicRecordRow.service == service, ForensicRecordRow.seq == top
+        )
+    )
+
+
+def _moment(record: Record, name: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(record.at)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise UnprocessableEntityError(f"{name}: 'at' is an ISO 8601 time with its UTC offset")
+    return at
+
+
+def _row(record: Record, at: datetime, now: datetime) -> ForensicRecordRow:
+    return ForensicRecordRow(
+        service=record.service,
+        seq=record.seq,
+        at=record.at,
+        at_utc=at,
+        event=record.event,
+        subject=record.subject,
+        data=canonical_json(record.data).decode(),
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+        signature=record.signature,
+        stored_at=now,
+    )
+
+
+def record_of(row: ForensicRecordRow) -> Record:
+    try:
+        data = json.loads(row.data)
+    except ValueError:
+        data = {"unreadable": row.data}  # a row changed by hand: verify names it
+    if not isinstance(data, dict):
+        data = {"unreadable": row.data}
+    return Record(
+        row.service,
+        row.seq,
+        row.at,
+        row.event,
+        row.subject,
+        data,
+        row.prev_hash,
+        row.hash,
+        row.signature,
+    )
