@@ -451,6 +451,7 @@ class ForensicWriter:
     async def write(
         self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
     ) -> Record:
+        data = json.loads(canonical_json(dict(data or {})))  # not JSON: TypeError, at once
         async with self._lock:
             delay = self.retry_delay
             sent: Record | None = None

@@ -81,7 +81,7 @@ class ForensicRoutes:
     @staticmethod
     def _readable(request: web.Request, service: str) -> str:
         name = _caller_name(request)
-        if name != OPERATOR and owner_of(check_service_name(service)) != name:
+        if owner_of(check_service_name(service)) != name and name != OPERATOR:
             raise ForbiddenError("a DFSP reads only its own services' logs")
         return service
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +77,9 @@ async def _reading(network: NetworkConfig, url: str | None) -> AsyncIterator[Any
             yield over_http
         return
     database = network.central.database_url(network.network.data_dir)
+    file = make_url(database).database
+    if database.startswith("sqlite") and file and not Path(file).exists():
+        raise CommandError(f"there is no central database at {file} (has central run?)")
     engine = db.create_service_engine(database)
     sessions = db.session_factory(engine)
 

@@ -282,6 +282,9 @@ async def test_a_writer_whose_sink_is_down_refuses_and_logs_the_outage_when_back
     ]
     assert sink.records[1].data["refusedWrites"] == 1
     assert verify(sink.records, PUBLIC).ok
+    with pytest.raises(TypeError):  # a caller's mistake, not an outage
+        await log.write("transfer.prepared", "t-3", {"at": datetime.now(UTC)})
+    assert log.available
 
 
 @asyncio_test
