@@ -56,6 +56,7 @@ from dfsp.domain.customers import (
     CustomerRole,
     HolderInfo,
     PersonAlreadyRegistered,
+    RegistrationRefused,
     TryAgain,
     UnknownCustomer,
     UserNumberTaken,
@@ -95,7 +96,12 @@ from dfsp.domain.transfers import (
     TransferConflict,
     TransferExpired,
 )
-from dfsp.interledger import ClearingUnavailable, Interledger, TransferNotAllowed
+from dfsp.interledger import (
+    ClearingUnavailable,
+    Interledger,
+    NetDebitCapReached,
+    TransferNotAllowed,
+)
 from dfsp.invoices import Invoices
 from dfsp.openapi import OPENAPI
 from dfsp.payments import MAX_STATEMENT_ROWS, Payments
@@ -180,7 +186,9 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     TransferExpired: (409, _no_fields),  # an approval's hold ran out before it executed
     InvoiceError: (409, _no_fields),  # any refusal added later
     TransferNotAllowed: (403, lambda e: {"code": e.code}),
+    RegistrationRefused: (403, _no_fields),
     ClearingUnavailable: (503, _no_fields),
+    NetDebitCapReached: (409, _no_fields),
     CentralRefused: (409, lambda e: {"centralError": e.id}),
     PaymentRequestError: (400, _no_fields),
 }
@@ -312,6 +320,11 @@ class _Routes:
         if customer is None:
             raise UnknownCustomer(number)
         return web.json_response(await self._customer_json(customer))
+
+    async def receiver(self, request: web.Request) -> web.Response:
+        number = request.match_info["user_number"][:MAX_ID_CHARS]
+        name, dfsp = await self._payments.receiver(number)
+        return web.json_response({"userNumber": number, "name": name, "dfsp": dfsp})
 
     async def quote_send(self, request: web.Request) -> web.Response:
         quote = await self._quote(await self._body(request))
@@ -520,6 +533,8 @@ def _quote_json(quote: SendQuote) -> dict[str, Any]:
         "fee": money_json(quote.fee),
         "total": money_json(quote.total),
         "receiverFee": money_json(quote.quote.receiver_fee),  # kept back (an agent's cash-in)
+        "schemeFee": money_json(quote.quote.scheme_fee),  # the centre's, across DFSPs
+        "receiverDfsp": None if quote.remote is None else quote.remote.dfsp,
     } | ({"receiverAccountId": quote.receiver_account_id} if quote.own_accounts else {})
 
 
@@ -555,6 +570,7 @@ def dfsp_app(
     app.router.add_post("/customers", routes.register)
     app.router.add_get("/customers/by-msisdn/{msisdn}", routes.by_msisdn)
     app.router.add_get("/customers/{user_number}", routes.by_user_number)
+    app.router.add_get("/receivers/{user_number}", routes.receiver)
     app.router.add_post("/quotes/send", routes.quote_send)
     app.router.add_post("/transfers", routes.send)
     app.router.add_post("/accounts/{account_id}/balance", routes.balance)

@@ -319,6 +319,8 @@ class SendQuote:
     total: Money
     receiver_account_id: str | None = None  # set for a payment to one's own account
     receiver_fee: Money | None = None  # kept back from what the receiver gets (cash-in)
+    scheme_fee: Money | None = None  # the centre's fee, for a receiver at another DFSP
+    receiver_dfsp: str | None = None  # None: the receiver is at this DFSP
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> SendQuote:
@@ -332,6 +334,8 @@ class SendQuote:
             total=money_from(body["total"]),
             receiver_account_id=body.get("receiverAccountId"),
             receiver_fee=money_from(body["receiverFee"]) if "receiverFee" in body else None,
+            scheme_fee=money_from(body["schemeFee"]) if "schemeFee" in body else None,
+            receiver_dfsp=body.get("receiverDfsp"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -343,6 +347,13 @@ class SendQuote:
             "amount": money_json(self.amount),
             "fee": money_json(self.fee),
         }
+
+
+@dataclass(frozen=True)
+class Receiver:
+    user_number: str
+    name: str
+    dfsp: str | None  # None: a customer of this DFSP
 
 
 @dataclass(frozen=True)
@@ -447,6 +458,11 @@ class DfspClient:
     async def customer_by_user_number(self, user_number: str) -> CustomerInfo:
         body = await self._call("GET", f"/customers/{quote(user_number, safe='')}")
         return CustomerInfo.from_json(body)
+
+    async def receiver(self, user_number: str) -> Receiver:
+        """Whoever has ``user_number``, here or (through the centre) at another DFSP."""
+        body = await self._call("GET", f"/receivers/{quote(user_number, safe='')}")
+        return Receiver(body["userNumber"], body["name"], body.get("dfsp"))
 
     async def quote_send(
         self,

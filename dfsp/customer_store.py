@@ -477,9 +477,14 @@ class LocalUserNumbers:
         self._sessions = sessions
         self._rng = rng
 
-    async def allocate(self, msisdn: str) -> UserNumber:
+    async def allocate(self, msisdn: str, name: str, given: UserNumber | None) -> UserNumber:
+        if given is not None:
+            return given  # taken here already: the insert refuses it
         async with self._sessions() as session, session.begin():
             await session.connection(execution_options=READ_ONLY)
             return await session.run_sync(
                 lambda sync: allocate_user_number(self._rng, lambda n: user_number_taken(sync, n))
             )
+
+    async def release(self, number: UserNumber) -> None:
+        """Nothing to do: the number is free again once its customer row is gone."""

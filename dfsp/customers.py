@@ -159,7 +159,8 @@ class Customers:
                 commission_id, customer_id, LedgerKind.COMMISSION
             )
         for attempt in range(MAX_REGISTER_ATTEMPTS):
-            number = given or await self._user_numbers.allocate(msisdn)
+            name = f"{first_name.strip()} {last_name.strip()}"
+            number = await self._user_numbers.allocate(msisdn, name, given)
             row = store.CustomerRow(
                 id=customer_id,
                 user_number=str(number),
@@ -190,10 +191,14 @@ class Customers:
                     await store.save_book(session, AccountBook(), book, new)
                 break
             except IntegrityError:
+                await self._user_numbers.release(number)
                 if given is not None or attempt + 1 == MAX_REGISTER_ATTEMPTS:
                     async with self._reading() as session:
                         await _check_new(session, msisdn, key)
                     raise UserNumberTaken(str(number)) from None
+            except BaseException:
+                await self._user_numbers.release(number)
+                raise
         _log.info("customer_registered customer_id={customer_id}", customer_id=customer_id)
         await self._fund_opening_balance(new[account_id].ledger_account_id)
         return store.customer_value(row)
@@ -451,7 +456,8 @@ class Customers:
                 involved = {actor_id, *others}
                 if account_id is not None:
                     involved |= await store.holders_of(session, account_id)
-                locked = {row.id for row in await store.lock_customers(session, involved)}
+                locked_rows = {row.id: row for row in await store.lock_customers(session, involved)}
+                locked = set(locked_rows)
                 for customer_id in (actor_id, *others):
                     if customer_id not in locked:
                         raise UnknownCustomer(customer_id)
@@ -478,7 +484,10 @@ class Customers:
                         _log.info(
                             "customer_removed customer_id={customer_id}", customer_id=actor_id
                         )
-                return result
+                        removed = UserNumber.parse(locked_rows[actor_id].user_number)
+            if isinstance(result, AccountClosed) and result.customer_removed:
+                await self._user_numbers.release(removed)  # out of the directory too
+            return result
         raise TryAgain("the account's holders kept changing: try again")
 
     async def _open_ledger_account(

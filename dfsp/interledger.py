@@ -25,13 +25,15 @@ from central.client import CentralError, CentralHttp
 from central.directory.client import DirectoryClient
 from central.ledger.client import LedgerClient
 from central.rules.client import RulesClient
-from clearing.connector import Connector, Outgoing
+from clearing.connector import CentralRefused, Connector, Outgoing
 from clearing.ilp.addresses import dfsp_account_address
 from clearing.payment_requests import PaymentDetails, PaymentRequest, PaymentRequests
 from clearing.peers import PeerClient, PeerRefused, endpoint_of
 from dfsp.clearing_ledger import CLEARING_ACCOUNT, PAYEE, PAYER, ClearingLedger, ClearingState
 from dfsp.customers import Customers
+from dfsp.domain.customers import RegistrationRefused, UserNumberTaken
 from dfsp.domain.fees import FeeTable, Route, TransactionType
+from dfsp.domain.identifiers import InvalidIdentifier, UserNumber
 from dfsp.domain.notices import Notice, NoticeSink
 from dfsp.domain.payments import PaymentError, RemoteReceiver, UnknownReceiver
 from dfsp.domain.transfers import AccountKind, TransferState
@@ -39,6 +41,7 @@ from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
 PAYMENT_WINDOW: Final = timedelta(seconds=10)  # a payment request's central expiry
+NET_DEBIT_CAP_EXCEEDED: Final = "NetDebitCapExceededError"  # the centre's error id
 Clock = Callable[[], datetime]
 
 
@@ -52,6 +55,10 @@ class TransferNotAllowed(PaymentError):
 
 class ClearingUnavailable(PaymentError):
     """The centre or the payee's DFSP cannot be reached now: try again later."""
+
+
+class NetDebitCapReached(PaymentError):
+    """The centre refused the payment: this DFSP's net debit cap would be passed."""
 
 
 class Interledger:
@@ -221,7 +228,12 @@ class Interledger:
             kind=_kind(transfer_code).value,
             memo=memo,
         )
-        return await self.connector.send(outgoing)
+        try:
+            return await self.connector.send(outgoing)
+        except CentralRefused as refused:
+            if refused.id == NET_DEBIT_CAP_EXCEEDED:
+                raise NetDebitCapReached(str(refused)) from None
+            raise
 
 
 def _kind(transfer_code: str) -> TransactionType:
@@ -283,10 +295,46 @@ class CentralLink:
     secret: str
 
 
+class DirectoryUserNumbers:
+    """User numbers from the central directory (``dfsp.domain.customers.UserNumbers``):
+    unique across the network, and the directory knows this DFSP has the user."""
+
+    def __init__(self, directory: DirectoryClient) -> None:
+        self._directory = directory
+
+    async def allocate(self, msisdn: str, name: str, given: UserNumber | None) -> UserNumber:
+        try:
+            number = await self._directory.register_user(
+                name, None if given is None else str(given)
+            )
+        except CentralError as error:
+            if error.id == "FraudViolationError":
+                raise RegistrationRefused(str(error)) from None
+            if error.status == 404:
+                raise InvalidIdentifier(f"no user number {given} in the directory") from None
+            if error.status == 409:
+                raise UserNumberTaken(str(given)) from None
+            raise ClearingUnavailable(str(error)) from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise ClearingUnavailable(str(error)) from None
+        return UserNumber.parse(number)
+
+    async def release(self, number: UserNumber) -> None:
+        try:
+            await self._directory.remove_dfsp(str(number))
+        except CentralError as error:
+            if error.status != 404:
+                raise
+
+
+def central_http(link: CentralLink, http: aiohttp.ClientSession) -> CentralHttp:
+    return CentralHttp(link.url, http, link.key, link.secret)
+
+
 async def build_interledger(
     name: str,
     currency: str,
-    link: CentralLink,
+    central: CentralHttp,
     http: aiohttp.ClientSession,
     sessions: async_sessionmaker[AsyncSession],
     ledger: Ledger,
@@ -306,7 +354,6 @@ async def build_interledger(
         owner=name,
         allow_negative=True,
     )
-    central = CentralHttp(link.url, http, link.key, link.secret)
     state = ClearingState(sessions)
     requests = PaymentRequests(name, await state.secret())
     local = ClearingLedger(ledger, customers, fees, fee_account=fee_account, state=state)

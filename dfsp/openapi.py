@@ -149,6 +149,14 @@ OPENAPI: dict[str, Any] = {
                 path=("user_number",),
             )
         },
+        "/receivers/{user_number}": {
+            "get": _operation(
+                "Who has a user number: here, or at another DFSP through the centre",
+                "Receiver",
+                {"404": "UnknownReceiver", "503": "ClearingUnavailable"},
+                path=("user_number",),
+            )
+        },
         "/quotes/send": {
             "post": _operation(
                 "Price a payment: receiver name, local fee and total",
@@ -391,6 +399,12 @@ OPENAPI: dict[str, Any] = {
                 primaryAccountId={"type": ["string", "null"]},
                 currency={"type": ["string", "null"]},
             ),
+            "Receiver": _object(
+                ["userNumber", "name", "dfsp"],
+                userNumber=_STRING,
+                name=_STRING,
+                dfsp={"type": ["string", "null"]},
+            ),
             "QuoteRequest": _object(list(_QUOTE_FIELDS), **_QUOTE_FIELDS, **_OWN_ACCOUNT),
             "Quote": _object(
                 [*_QUOTE_FIELDS, "receiverName", "fee", "total"],
@@ -400,6 +414,8 @@ OPENAPI: dict[str, Any] = {
                 fee=_MONEY,
                 total=_MONEY,
                 receiverFee=_MONEY,
+                schemeFee=_MONEY,
+                receiverDfsp={"type": ["string", "null"]},
             ),
             "TransferRequest": _object(
                 [*_QUOTE_FIELDS, "pin", "transferId"],

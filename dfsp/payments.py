@@ -32,6 +32,7 @@ PostgreSQL on an advisory lock of the sender (``_sender_lock``).
 from __future__ import annotations
 
 import asyncio
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -71,6 +72,7 @@ from dfsp.domain.payments import (
 from dfsp.domain.pins import Pin
 from dfsp.domain.transfers import (
     CurrencyMismatch,
+    InvalidRequest,
     Posting,
     Transfer,
     TransferState,
@@ -240,6 +242,20 @@ class Payments:
             notices.append(Notice(key, receiver, "received", args))
         return notices
 
+    async def receiver(self, user_number: str) -> tuple[str, str | None]:
+        """The name of whoever has ``user_number`` and, for a customer of another DFSP,
+        that DFSP (None: a customer here); ``UnknownReceiver`` when no one has it."""
+        try:
+            customer = await self._customers.by_user_number(user_number)
+        except InvalidIdentifier:
+            raise UnknownReceiver(user_number) from None
+        if customer is not None:
+            return f"{customer.first_name} {customer.last_name}", None
+        if self._interledger is None:
+            raise UnknownReceiver(user_number)
+        remote = await self._interledger.remote_receiver(user_number)
+        return remote.name, remote.dfsp
+
     # --- payments to other DFSPs ---------------------------------------------------
 
     async def _remote_quote(
@@ -280,6 +296,8 @@ class Payments:
     ) -> SendResult:
         """Hold and clear through the centre; a retry reports the transfer's state now."""
         assert self._interledger is not None
+        if not _is_uuid(transfer_id):
+            raise InvalidRequest("a payment to another DFSP needs a UUID as its transfer id")
         async with self._sender_lock(quote.sender_customer_id):
             if await self._exists(transfer_id):
                 state = (await self._ledger.transfer(transfer_id)).state
@@ -488,3 +506,11 @@ def _statement_rows(
 def _name(memo: Mapping[str, Any], side: str, kind: str) -> str:
     """The counterparty named in a payment's memo; for other transfers, their kind."""
     return str(memo.get(f"{side}_name") or kind)
+
+
+def _is_uuid(text: str) -> bool:
+    """The canonical lower-case form (the centre's ledger takes nothing else)."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False

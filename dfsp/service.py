@@ -38,15 +38,23 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.client import CentralError
+from central.directory.client import DirectoryClient
 from dfsp.api import dfsp_app
 from dfsp.cash import Cash
 from dfsp.customer_store import LocalUserNumbers
 from dfsp.customers import Customers
+from dfsp.domain.customers import UserNumbers
 from dfsp.domain.fees import FeeTable
 from dfsp.domain.pins import PinPolicy
 from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import AccountKind
-from dfsp.interledger import CentralLink, Interledger, build_interledger
+from dfsp.interledger import (
+    CentralLink,
+    DirectoryUserNumbers,
+    Interledger,
+    build_interledger,
+    central_http,
+)
 from dfsp.invoices import Invoices
 from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
 from dfsp.metrics import DfspMetrics
@@ -165,12 +173,19 @@ class DfspService:
                     allow_negative=kind == AccountKind.FLOAT,
                 )
             rng = random.SystemRandom()
+            central = None
+            user_numbers: UserNumbers = LocalUserNumbers(sessions, rng)
+            if self.central is not None:
+                http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CENTRAL_TIMEOUT))
+                self._http = http
+                central = central_http(self.central, http)
+                user_numbers = DirectoryUserNumbers(DirectoryClient(central))
             customers = Customers(
                 sessions,
                 ledger,
                 clock=_now,
                 rng=rng,
-                user_numbers=LocalUserNumbers(sessions, rng),
+                user_numbers=user_numbers,
                 pin_policy=PinPolicy(),
                 opening_balance=self.opening_balance,
                 float_account=FLOAT_ACCOUNT,
@@ -184,14 +199,12 @@ class DfspService:
                 short_code=f"*{self.settings.short_code}#",
             )
             interledger = None
-            if self.central is not None:
-                http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CENTRAL_TIMEOUT))
-                self._http = http
+            if central is not None and self._http is not None:
                 interledger = await build_interledger(
                     self.name,
                     currency,
-                    self.central,
-                    http,
+                    central,
+                    self._http,
                     sessions,
                     ledger,
                     customers,

@@ -77,10 +77,17 @@ class ClosedAccount:
 
 
 class UserNumbers(Protocol):
-    """Where user numbers come from: this DFSP's customers table now, the central
-    directory later (which makes them unique across DFSPs)."""
+    """Where user numbers come from: the central directory (which makes them unique
+    across DFSPs and names the DFSPs of each), or, for a DFSP on its own, its customers
+    table."""
 
-    async def allocate(self, msisdn: str) -> UserNumber: ...
+    async def allocate(self, msisdn: str, name: str, given: UserNumber | None) -> UserNumber:
+        """A new user number for this person, or ``given`` (one they already have
+        elsewhere) now also at this DFSP."""
+
+    async def release(self, number: UserNumber) -> None:
+        """This DFSP no longer has the user (a refused registration, a closed last
+        account)."""
 
 
 class HolderName(Protocol):
@@ -128,6 +135,10 @@ class UnknownCustomer(CustomerError):
 
 class TryAgain(CustomerError):
     """Others kept changing the account's holders; nothing was changed."""
+
+
+class RegistrationRefused(CustomerError):
+    """The central services refuse this person (fraud score 100, blacklisted)."""
 
 
 # --- pure steps ---------------------------------------------------------------------

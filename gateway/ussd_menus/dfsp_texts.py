@@ -54,6 +54,17 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
     "dfsp.send.choose_own_account": "To which of your accounts?",
     "dfsp.send.no_other_account": "You have no other account to send to",
     "dfsp.send.confirm": "Amount: {amount}\nLocal fee: {fee}\nTotal: {total}\nEnter PIN",
+    "dfsp.send.confirm_cross": (
+        "Amount: {amount}\nLocal fee: {fee}\nScheme fee: {scheme_fee}\nTotal: {total}\nEnter PIN"
+    ),
+    "dfsp.send.confirm_kept": (
+        "Amount: {amount}\nLocal fee: {fee}\nTotal: {total}\nReceiver fee: {receiver_fee}"
+        " (from the amount)\nEnter PIN"
+    ),
+    "dfsp.send.confirm_cross_kept": (
+        "Amount: {amount}\nLocal fee: {fee}\nScheme fee: {scheme_fee}\nTotal: {total}\n"
+        "Receiver fee: {receiver_fee} (from the amount)\nEnter PIN"
+    ),
     "dfsp.send.done": "Status: {status}\nTo: {name}\nAmount: {amount}\nFee: {fee}",
     # sell goods
     "dfsp.sell.ask_buyer": "To initiate the sale enter the user number of the buyer",
@@ -175,6 +186,16 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
     "dfsp.error.not_merchant": "Only merchants can sell goods",
     "dfsp.error.not_agent": "Only agents can do this",
     "dfsp.error.invoice_not_pending": "This invoice is no longer pending",
+    "dfsp.error.registration_refused": "Sorry, {dfsp} cannot open an account for this person",
+    "dfsp.error.not_allowed": "This payment is not allowed. Please contact {dfsp}.",
+    "dfsp.error.clearing_unavailable": (
+        "Payments to other providers are not available now. Please try again later."
+    ),
+    "dfsp.error.cap_reached": (
+        "Payments to other providers are paused: {dfsp} reached its limit at the switch."
+        " Please try again later."
+    ),
+    "dfsp.error.central_refused": "The switch refused this payment. Please try again later.",
     "dfsp.error.other": "Sorry, that did not work ({id}). Please try again later.",
     "dfsp.limit.transfers_per_day": "Limit reached: transfers per day",
     "dfsp.limit.amount_per_day": "Limit reached: amount per day",
@@ -234,6 +255,18 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
     "dfsp.send.choose_own_account": "Vers lequel de vos comptes ?",
     "dfsp.send.no_other_account": "Vous n'avez pas d'autre compte",
     "dfsp.send.confirm": "Montant : {amount}\nFrais : {fee}\nTotal : {total}\nEntrez le PIN",
+    "dfsp.send.confirm_cross": (
+        "Montant : {amount}\nFrais : {fee}\nFrais du réseau : {scheme_fee}\nTotal : {total}\n"
+        "Entrez le PIN"
+    ),
+    "dfsp.send.confirm_kept": (
+        "Montant : {amount}\nFrais : {fee}\nTotal : {total}\nFrais du destinataire :"
+        " {receiver_fee} (sur le montant)\nEntrez le PIN"
+    ),
+    "dfsp.send.confirm_cross_kept": (
+        "Montant : {amount}\nFrais : {fee}\nFrais du réseau : {scheme_fee}\nTotal : {total}\n"
+        "Frais du destinataire : {receiver_fee} (sur le montant)\nEntrez le PIN"
+    ),
     "dfsp.send.done": "Statut : {status}\nÀ : {name}\nMontant : {amount}\nFrais : {fee}",
     "dfsp.sell.ask_buyer": "Pour vendre, entrez le numéro d'usager de l'acheteur",
     "dfsp.sell.ask_amount": "Destinataire : {name}\nEntrez le montant en {currency} :",
@@ -341,6 +374,18 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
     "dfsp.error.not_merchant": "Seuls les marchands peuvent vendre",
     "dfsp.error.not_agent": "Seuls les agents peuvent le faire",
     "dfsp.error.invoice_not_pending": "Cette facture n'est plus en attente",
+    "dfsp.error.registration_refused": (
+        "Désolé, {dfsp} ne peut pas ouvrir de compte pour cette personne"
+    ),
+    "dfsp.error.not_allowed": "Ce paiement n'est pas autorisé. Contactez {dfsp}.",
+    "dfsp.error.clearing_unavailable": (
+        "Les paiements vers les autres opérateurs sont indisponibles. Réessayez plus tard."
+    ),
+    "dfsp.error.cap_reached": (
+        "Paiements vers les autres opérateurs suspendus : {dfsp} a atteint sa limite."
+        " Réessayez plus tard."
+    ),
+    "dfsp.error.central_refused": "Le réseau a refusé ce paiement. Réessayez plus tard.",
     "dfsp.error.other": "Désolé, cela n'a pas marché ({id}). Réessayez plus tard.",
     "dfsp.limit.transfers_per_day": "Plafond atteint : transferts par jour",
     "dfsp.limit.amount_per_day": "Plafond atteint : montant par jour",

@@ -53,7 +53,7 @@ class MenuContext:
     client: DfspClient
     dfsp_name: str
     short_code: str
-    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))  # the centre wants UUIDs
 
 
 # --- the dialogue's customer and account --------------------------------------------------
@@ -226,6 +226,11 @@ _PLAIN_REFUSALS: Final = {
     "NotMerchant": "dfsp.error.not_merchant",
     "NotAgent": "dfsp.error.not_agent",
     "InvoiceNotPending": "dfsp.error.invoice_not_pending",
+    "RegistrationRefused": "dfsp.error.registration_refused",
+    "TransferNotAllowed": "dfsp.error.not_allowed",
+    "ClearingUnavailable": "dfsp.error.clearing_unavailable",
+    "NetDebitCapReached": "dfsp.error.cap_reached",
+    "CentralRefused": "dfsp.error.central_refused",
 }
 
 

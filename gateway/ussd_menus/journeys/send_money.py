@@ -57,7 +57,12 @@ def _amount_prompt(dialogue: Dialogue) -> Msg:
 
 
 def _confirm_text(dialogue: Dialogue) -> Msg:
-    return Msg("dfsp.send.confirm", _quote(dialogue)["shown"])
+    """The fees before the PIN: the scheme fee too for a receiver at another DFSP, and
+    what the receiver's DFSP keeps back from the amount, if anything."""
+    shown = _quote(dialogue)["shown"]
+    variant = "_cross" if "scheme_fee" in shown else ""
+    variant += "_kept" if "receiver_fee" in shown else ""
+    return Msg(f"dfsp.send.confirm{variant}", shown)
 
 
 def _done_text(dialogue: Dialogue) -> Msg:
@@ -69,7 +74,7 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
         if user_number == me(dialogue)["user_number"]:
             return await own_accounts(dialogue)
         try:
-            receiver = await ctx.client.customer_by_user_number(user_number)
+            receiver = await ctx.client.receiver(user_number)
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))
         dialogue.state["send"] = {
@@ -128,11 +133,17 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             "total": money_json(quote.total),
         }
         send["transfer_id"] = ctx.new_id()
+        fees = quote.total - quote.amount  # everything the sender pays on top
         send["shown"] = {
             "amount": screen_amount(quote.amount),
             "fee": screen_amount(quote.fee),
             "total": screen_amount(quote.total),
+            "fees": screen_amount(fees),
         }
+        if quote.scheme_fee is not None and quote.receiver_dfsp is not None:
+            send["shown"]["scheme_fee"] = screen_amount(quote.scheme_fee)
+        if quote.receiver_fee is not None and quote.receiver_fee.minor:
+            send["shown"]["receiver_fee"] = screen_amount(quote.receiver_fee)
         return "send.confirm"
 
     async def pay(dialogue: Dialogue, pin: Any) -> Next:
@@ -146,7 +157,7 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             "status": result.status,
             "name": result.receiver_name,
             "amount": screen_amount(result.amount),
-            "fee": screen_amount(result.fee),
+            "fee": send["shown"]["fees"],
         }
         return "send.done"
 
