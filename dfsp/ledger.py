@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twisted.logger import Logger
@@ -139,6 +139,12 @@ class Ledger:
     async def account(self, account_id: str) -> LedgerAccount:
         async with self.reading() as session:
             return store.account_value(await _account_row(session, account_id))
+
+    async def accounts(self) -> list[LedgerAccount]:
+        """Every account of the ledger, oldest first (reports: the books of the DFSP)."""
+        query = select(store.AccountRow).order_by(store.AccountRow.created_at, store.AccountRow.id)
+        async with self.reading() as session:
+            return [store.account_value(row) for row in await session.scalars(query)]
 
     async def balance(self, account_id: str) -> tuple[Money, Money]:
         """``(balance, available)``: available is the balance less the held funds."""

@@ -14,11 +14,16 @@ import tempfile
 from dataclasses import dataclass
 from typing import TextIO
 
+import aiohttp
+
+from central.client import CentralHttp
+from central.ledger.client import LedgerClient
 from simulators.modem.handsets import Screen
 from simulators.modem.network import MobileNetwork
 from ussdloop.aio import wait_deferred
-from ussdloop.compose import start_network
+from ussdloop.compose import CarrierNetwork, start_network
 from ussdloop.config import NetworkConfig
+from ussdloop.money import Money
 
 
 @dataclass(frozen=True)
@@ -55,18 +60,18 @@ def _on_board(code: str, first: str, last: str, born: str, national_id: str) -> 
 
 
 def stories(network: NetworkConfig) -> list[Story]:
-    code = f"*{next(iter(network.dfsps.values())).short_code}#"
+    first, second = (f"*{dfsp.short_code}#" for dfsp in list(network.dfsps.values())[:2])
     return [
         Story(
-            f"Amina opens an account on {code}",
+            f"Amina opens an account on {first}",
             "256700000004",
-            _on_board(code, "Amina", "Ruiz", "1984-03-09", "NI1004"),
+            _on_board(first, "Amina", "Ruiz", "1984-03-09", "NI1004"),
         ),
         Story(
-            f"Tadeo opens an account on {code} and adds his wife Amina as a signatory",
+            f"Tadeo opens an account on {first} and adds his wife Amina as a signatory",
             "256700000003",
             (
-                *_on_board(code, "Tadeo", "Ruiz", "1981-07-21", "NI1003"),
+                *_on_board(first, "Tadeo", "Ruiz", "1981-07-21", "NI1003"),
                 Step("4", "Select which action you would like to take:"),
                 Step("5", "Enter account holder identifier:"),
                 Step("{amina}", "Add Amina Ruiz as account holder."),
@@ -78,26 +83,27 @@ def stories(network: NetworkConfig) -> list[Story]:
             ),
         ),
         Story(
-            f"Kani opens an account on {code}",
+            f"Kani opens an account on {second}, at the other provider",
             "256700000002",
-            _on_board(code, "Kani", "Moe", "1995-12-01", "NI1002"),
+            _on_board(second, "Kani", "Moe", "1995-12-01", "NI1002"),
         ),
         Story(
-            f"Hamim opens an account on {code} and sends Kani 25 USD, the fee shown first",
+            f"Hamim opens an account on {first} and sends Kani 25 USD across providers,"
+            " the fees shown first",
             "256700000001",
             (
-                *_on_board(code, "Hamim", "Ali", "1990-05-17", "NI1001"),
+                *_on_board(first, "Hamim", "Ali", "1990-05-17", "NI1001"),
                 Step("1", "Enter destination number"),
                 Step("{kani}", "Destination name: Kani Moe"),
-                Step("25", "Amount: 25 USD\nLocal fee: 1 USD\nTotal: 26 USD"),
+                Step("25", "Amount: 25 USD\nLocal fee: 1 USD\nScheme fee: 0.50 USD\nTotal: 26.50"),
                 Step(PIN, "Status: executed"),
             ),
         ),
         Story(
-            f"Kani checks her balance and ministatement on {code}",
+            f"Kani checks her balance and ministatement on {second}",
             "256700000002",
             (
-                Step(code, "Welcome Kani Moe!"),
+                Step(second, "Welcome Kani Moe!"),
                 Step("6", "Enter your PIN"),
                 Step(PIN, "Balance: 1025 USD"),
                 Step("0", "Welcome Kani Moe!"),
@@ -127,6 +133,7 @@ async def _play_demo(network: NetworkConfig, out: TextIO, data_dir: str) -> int:
         kept: dict[str, str] = {}
         for story in stories(network):
             failures += not await play(carrier.simulator.network, story, out, kept)
+        await print_books(carrier, out)
         verdict = "all stories ended as expected" if not failures else f"{failures} failed"
         print(f"\nDemo: {verdict}.", file=out, flush=True)
         return 1 if failures else 0
@@ -175,3 +182,38 @@ def _show(out: TextIO, sent: str, screen: Screen) -> None:
     if not screen.expects_reply:
         print(f"   (dialogue ended: {screen.ended_reason or 'released'})", file=out)
     out.flush()
+
+
+async def print_books(carrier: CarrierNetwork, out: TextIO) -> None:
+    """Every DFSP's ledger (each account and the total, which is always zero), the
+    centre's positions, then a settlement window closed with its net amounts."""
+    for name, dfsp in carrier.dfsps.items():
+        assert dfsp.ledger is not None and dfsp.customers is not None
+        print(f"\n== The books of {name}", file=out)
+        total = Money.zero(dfsp.settings.currency)
+        for account in await dfsp.ledger.accounts():
+            owner = account.owner
+            if account.kind.value in ("customer", "commission"):
+                customer = await dfsp.customers.customer(owner)
+                owner = f"{customer.first_name} {customer.last_name}"
+            print(f"   {account.kind.value:<10} {owner:<22} {account.balance!s:>12}", file=out)
+            total += account.balance
+        print(f"   {'total':<33} {total!s:>12}  (every ledger sums to zero)", file=out)
+    if carrier.central is None:
+        return
+    settings = carrier.central.settings
+    async with aiohttp.ClientSession() as session:
+        operator = CentralHttp(
+            carrier.central.base_url, session, settings.operator_key, settings.operator_secret
+        )
+        ledger = LedgerClient(operator)
+        print("\n== The centre's positions (executed, not yet settled)", file=out)
+        for position in await ledger.positions():
+            line = f"payments {position.payments!s:>9}  receipts {position.receipts!s:>9}"
+            print(f"   {position.account:<14} {line}  net {position.net!s:>9}", file=out)
+        settlement = await ledger.settle()
+        print(f"\n== Settlement {settlement.id}: {settlement.transfers} transfer(s)", file=out)
+        for item in settlement.positions:
+            print(f"   {item.account:<14} net {item.net!s:>9}", file=out)
+        net = Money(settings.currency, sum(item.net.minor for item in settlement.positions))
+        print(f"   {'sum':<14} net {net!s:>9}", file=out, flush=True)
