@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("up", _up, "run the whole network in one process")
+    command("central", _central, "run the central services alone")
     command("simulator", _simulator, "run the modem simulator alone")
     dfsp = command("dfsp", _dfsp, "run one DFSP's service (database and API) alone")
     dfsp.add_argument("--dfsp", required=True, help="the DFSP to run, e.g. dfsp1")
@@ -116,13 +117,27 @@ def _simulator(args: argparse.Namespace, network: NetworkConfig) -> int:
     return serve(start)
 
 
-def _dfsp(args: argparse.Namespace, network: NetworkConfig) -> int:
-    from ussdloop.compose import Running, start_dfsp
+def _central(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import Running, start_central
     from ussdloop.runner import serve
 
     async def start() -> Callable[[], Awaitable[None]]:
         running = Running()
-        await start_dfsp(network, args.dfsp, running)
+        await start_central(network, running)
+        _print_endpoints("central services", running.endpoints)
+        return running.stop
+
+    return serve(start)
+
+
+def _dfsp(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from ussdloop.compose import Running, central_link, start_dfsp
+    from ussdloop.runner import serve
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        running = Running()
+        link = await central_link(network, args.dfsp)  # the centre must be up already
+        await start_dfsp(network, args.dfsp, running, central=link)
         _print_endpoints(f"{args.dfsp} service", running.endpoints)
         return running.stop
 
