@@ -311,6 +311,7 @@ async def central_link(
     url = central_url or listener_url(network.central.http)
     if url is None:
         raise ConfigError("central.http.port", "the DFSPs need the centre's port")
+    await _reachable(url)
     if settings.central_key and settings.central_secret:
         return CentralLink(url, settings.central_key, settings.central_secret)
     directory = Path(network.network.data_dir if data_dir is None else data_dir)
@@ -330,6 +331,40 @@ async def central_link(
     kept.touch(mode=0o600)
     kept.write_text(json.dumps({"key": registered.key, "secret": registered.secret}), "utf-8")
     return CentralLink(url, registered.key, registered.secret)
+
+
+async def _reachable(url: str) -> None:
+    """The centre answers at ``url``, or a ConfigError that says what to do."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(f"{url}/health") as response,
+        ):
+            if response.status == 200:
+                return
+            problem = f"it answered HTTP {response.status}"
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        problem = str(error) or type(error).__name__
+    raise ConfigError(
+        "central.http",
+        f"the centre does not answer at {url} ({problem}): start it first"
+        " (ussdloop central) or point central.http at it",
+    )
+
+
+def writable_data_dir(network: NetworkConfig, data_dir: str | Path | None = None) -> Path:
+    """The data directory, made if missing, or a ConfigError naming it."""
+    directory = Path(network.network.data_dir if data_dir is None else data_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".ussdloop-write-check"
+        probe.write_text("ok", "utf-8")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            "network.data_dir", f"cannot write to {directory}: {error.strerror or error}"
+        ) from None
+    return directory
 
 
 async def start_dfsp(
@@ -353,6 +388,7 @@ async def start_network(
     """The whole network of SPEC section 7 in this process (``ussdloop up``): the
     centre, the simulator, then each DFSP's service (registered with the centre at its
     first start) before its gateway (to which its notifications are then pointed)."""
+    writable_data_dir(network, data_dir)
     running = Running()
     try:
         central = await start_central(network, running, any_port=any_port, data_dir=data_dir)

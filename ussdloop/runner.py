@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import sys
 from collections.abc import Awaitable, Callable
@@ -65,7 +66,8 @@ def run_once(job: Callable[[], Awaitable[int]]) -> int:
 def _explain(error: Any) -> str:
     """A start-up failure in words that say what to fix."""
     text = str(error)
-    if isinstance(error, CannotListenError):
+    in_use = isinstance(error, OSError) and error.errno == errno.EADDRINUSE
+    if isinstance(error, CannotListenError) or in_use:
         return f"{text} (another process holds that port: stop it, or change the port in --config)"
     return text
 

@@ -26,13 +26,15 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def network_file(directory: Path) -> Path:
-    smpp, control, http1, http2, api1, api2 = free_ports(6)
+def network_file(directory: Path, data_dir: Path | None = None) -> Path:
+    smpp, control, http1, http2, api1, api2, central = free_ports(7)
     path = directory / "network.toml"
     path.write_text(
         f"""
 [network]
-data_dir = "{(directory / "var").as_posix()}"
+data_dir = "{(data_dir or directory / "var").as_posix()}"
+[central]
+http = {{ port = {central} }}
 [dfsps.dfsp1]
 api = {{ port = {api1} }}
 [dfsps.dfsp2]
