@@ -14,24 +14,32 @@ The participants' routes are here:
 - ``PUT /participants/{name}/net-debit-cap`` (operator) ``{"netDebitCap": "1000.00"}``
   or ``null`` for none.
 
+Each change is written to central's forensic chain (subject = the DFSP's name, data
+says who did it): ``participant.registered``, ``participant.paused``,
+``participant.unpaused``, ``participant.cap_changed`` (best effort, after the change).
+
 Each component adds its own routes (``central.component``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
 from aiohttp import web
 
-from central.auth import authenticate, operator_only, operator_or_self
+from central.auth import Operator, authenticate, caller, operator_only, operator_or_self
 from central.component import CentralContext, Component
 from central.errors import ValidationError
 from central.participants import NAME, Participant, Status
+from ussdloop.forensic import ForensicUnavailable
 from ussdloop.http import error_middleware, read_json_object, string_field
 from ussdloop.money import Money, MoneyError
 
 MAX_BODY: Final = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def participant_json(participant: Participant, currency: str) -> dict[str, Any]:
@@ -81,6 +89,8 @@ class _ParticipantRoutes:
         cap = self._cap(body, required=False)
         credentials = await self._context.participants.register(name, net_debit_cap_minor=cap)
         answer = {"name": credentials.name, "key": credentials.key, "secret": credentials.secret}
+        participant = await self._context.participants.get(credentials.name)
+        await self._log(request, "participant.registered", participant)
         return web.json_response(answer, status=201)
 
     async def all(self, request: web.Request) -> web.Response:
@@ -107,17 +117,32 @@ class _ParticipantRoutes:
         name = self._name(request)
         cap = self._cap(await read_json_object(request, MAX_BODY), required=True)
         participant = await self._context.participants.set_net_debit_cap(name, cap)
+        await self._log(request, "participant.cap_changed", participant)
         return web.json_response(participant_json(participant, self._currency))
 
     async def _set_status(self, request: web.Request, status: Status) -> web.Response:
         name = self._name(request)
         operator_or_self(request, name)
         participant = await self._context.participants.set_status(name, status)
+        event = "participant.paused" if status is Status.PAUSED else "participant.unpaused"
+        await self._log(request, event, participant)
         if status is Status.PAUSED:
             for component in self._components:
                 if component.on_pause is not None:
                     await component.on_pause(name)
         return web.json_response(participant_json(participant, self._currency))
+
+    async def _log(self, request: web.Request, event: str, participant: Participant) -> None:
+        """Best effort: the change is made; a failure is logged (and leaves central's
+        chain unavailable, so the ledger refuses new transfers until it is back)."""
+        who = caller(request)
+        data = participant_json(participant, self._currency) | {
+            "by": "operator" if isinstance(who, Operator) else who.name
+        }
+        try:
+            await self._context.forensic.write(event, participant.name, data)
+        except ForensicUnavailable:
+            log.warning("event=forensic_write_failed record=%s dfsp=%s", event, participant.name)
 
     def _cap(self, body: dict[str, Any], *, required: bool) -> int | None:
         if "netDebitCap" not in body:

@@ -5,14 +5,17 @@ Each component module (``central.directory``, ``central.ledger``...) has a
 shared error and authentication middlewares), and optionally what it runs while the
 service is up (``start`` / ``stop``) and what it does when a DFSP is paused. The
 ``CentralContext`` is what they share: the database, the clock, the participants, the
-settings.
+settings, and central's own forensic chain (``forensic``: written once the forensic
+component has started, which is second; a component that moves money refuses new
+transfers while it is unavailable). ``EventLog`` is what a component needs of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,8 +23,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from central.participants import Participants
 from ussdloop.config import CentralSettings
 
+if TYPE_CHECKING:
+    from central.forensic.writer import CentralLog
+
 Hook = Callable[[], Awaitable[None]]
 PauseHook = Callable[[str], Awaitable[None]]  # the paused DFSP's name
+
+
+class EventLog(Protocol):
+    """A forensic chain as the components use it (``central.forensic.writer.CentralLog``):
+    ``write`` raises ``ussdloop.forensic.ForensicUnavailable`` when the record was not
+    stored; ``check`` tries the store again after an outage."""
+
+    @property
+    def available(self) -> bool: ...
+
+    async def check(self) -> bool: ...
+
+    async def write(
+        self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,7 @@ class CentralContext:
     clock: Callable[[], datetime]
     participants: Participants
     settings: CentralSettings
+    forensic: CentralLog  # central's own chain (service ``central``)
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,10 @@ class UnprocessableEntityError(HttpError):
     """A well-formed request the current state refuses (e.g. a fulfilment too late)."""
 
     status = 422
+
+
+class ServiceUnavailableError(HttpError):
+    """The service cannot take the request now (e.g. its forensic log is unavailable):
+    nothing was done, try again later."""
+
+    status = 503

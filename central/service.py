@@ -20,6 +20,7 @@ from central.api import central_app
 from central.component import CentralContext, Component
 from central.directory.component import component as directory_component
 from central.forensic import component as forensic_component
+from central.forensic.writer import CentralLog
 from central.fraud.component import component as fraud_component
 from central.kms import component as kms_component
 from central.ledger import component as ledger_component
@@ -79,8 +80,9 @@ class CentralService:
         try:
             await migrate(engine)
             sessions = session_factory(engine)
+            participants = Participants(sessions, self.clock)
             context = CentralContext(
-                sessions, self.clock, Participants(sessions, self.clock), self.settings
+                sessions, self.clock, participants, self.settings, CentralLog()
             )
             components = [build(context) for build in COMPONENTS]
             for component in components:

@@ -4,9 +4,9 @@ At start the component loads (or, the first time, makes) central's Ed25519 key f
 KMS tables, registers its public key, and starts a ``ForensicWriter`` whose sink is the
 forensic store itself; the chain records every start (``service.started``) and stop.
 
-How another central component logs an event: it takes the ``CentralLog`` from this
-component's ``services["forensic_writer"]`` (``CentralService.components["forensic"]``,
-or handed over where the components are wired) and calls::
+How another central component logs an event: it takes the ``CentralLog`` from the
+``CentralContext`` (``context.forensic``, also this component's
+``services["forensic_writer"]``) and calls::
 
     await central_log.write("rule.changed", subject=rule_id, data={"by": "operator"})
 
@@ -58,6 +58,10 @@ class CentralLog:
             raise ForensicUnavailable("the central forensic log is not running")
         return await self._writer.write(event, subject, data)
 
+    async def check(self) -> bool:
+        """Whether records are stored again (after an outage this logs its end)."""
+        return self._writer is not None and await self._writer.check()
+
     async def start(self, writer: ForensicWriter) -> None:
         await writer.start()
         self._writer = writer
@@ -73,7 +77,7 @@ class CentralLog:
 def component(context: CentralContext) -> Component:
     log = ForensicLog(context.sessions, context.clock)
     kms = Kms(context.sessions, context.clock)
-    central_log = CentralLog()
+    central_log = context.forensic
 
     async def start() -> None:
         key = await kms.signing_key(CENTRAL, context.settings.operator_secret)

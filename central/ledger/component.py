@@ -21,7 +21,13 @@ log = logging.getLogger(__name__)
 
 def component(context: CentralContext) -> Component:
     sockets = Sockets()
-    ledger = CentralLedger(context.sessions, context.clock, context.settings.currency, sockets.wake)
+    ledger = CentralLedger(
+        context.sessions,
+        context.clock,
+        context.settings.currency,
+        sockets.wake,
+        forensic=context.forensic,
+    )
     sweeping: list[asyncio.Task[None]] = []
 
     async def sweep() -> None:

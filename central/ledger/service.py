@@ -8,7 +8,13 @@ debit cap. On SQLite, write transactions begin ``IMMEDIATE`` (``create_service_e
 and so run one at a time.
 
 Every state change writes its notifications in the same transaction; after the
-commit ``wake`` tells the connected sockets of the DFSPs concerned. Expiry is decided by
+commit it is written to central's forensic chain (``transfer.prepared``,
+``transfer.executed``, ``transfer.rejected``, ``transfer.expired``; subject = the
+transfer id; best effort: the money has moved, a failure is logged and leaves the chain
+unavailable) and then ``wake`` tells the connected sockets of the DFSPs concerned, so
+the record precedes whatever the DFSPs do next. A new prepare is refused with
+``ServiceUnavailableError`` (503) while the chain is unavailable. A settlement is
+logged as ``settlement.closed`` (subject = its id). Expiry is decided by
 this service's clock only: the sweep (``expire_due``) and every access to a prepared
 transfer past its ``expires_at``.
 """
@@ -30,10 +36,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from central.component import EventLog
 from central.errors import (
     AlreadyExistsError,
     ForbiddenError,
     NotFoundError,
+    ServiceUnavailableError,
     UnprocessableEntityError,
 )
 from central.ledger.domain import (
@@ -57,6 +65,8 @@ from central.participants import Status
 from central.store import ParticipantRow
 from clearing.ilp.conditions import fulfills
 from ussdloop import db
+from ussdloop.forensic import ForensicUnavailable
+from ussdloop.money import Money
 
 MAX_EXPIRE_BATCH: Final = 500
 MAX_NOTIFICATIONS: Final = 500
@@ -104,11 +114,13 @@ class CentralLedger:
         clock: Clock,
         currency: str,
         wake: Wake = lambda dfsps: None,
+        forensic: EventLog | None = None,  # None: nothing is logged, nothing refused
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._currency = currency
         self._wake = wake
+        self._forensic = forensic
 
     # --- prepare ------------------------------------------------------------------
 
@@ -122,6 +134,7 @@ class CentralLedger:
             existing = await session.get(LedgerTransferRow, prepare.id)
         if existing is not None:
             return await self._retried(existing, digest), False
+        await self._require_forensic()
         await self._open_accounts([prepare.payer, prepare.payee])
         try:
             change = await self._prepare_once(prepare, digest)
@@ -131,7 +144,7 @@ class CentralLedger:
             if existing is None:
                 raise
             return await self._retried(existing, digest), False
-        self._after(change)
+        await self._after(change)
         if change.parties:
             log.info(
                 "event=ledger_transfer_prepared transfer_id=%s payer=%s payee=%s",
@@ -251,7 +264,7 @@ class CentralLedger:
                 change = _Change(row, parties, UnprocessableEntityError("the transfer expired"))
             else:
                 change = await decide(session, row, now)
-        self._after(change)
+        await self._after(change)
         if change.refusal is not None:
             raise change.refusal
         return change.row
@@ -312,7 +325,7 @@ class CentralLedger:
                 row,
                 await self._transition(session, row, TransferState.EXPIRED, now, EXPIRED_REASON),
             )
-        self._after(change)
+        await self._after(change)
         return 1
 
     async def reject_pending_of(self, dfsp: str, reason: str = PAUSED_REASON) -> int:
@@ -388,7 +401,10 @@ class CentralLedger:
             count = int(getattr(result, "rowcount", 0) or 0)
             session.add(LedgerSettlementRow(id=settlement_id, transfer_count=count, settled_at=now))
         log.info("event=ledger_settled settlement_id=%s transfers=%d", settlement_id, count)
-        return await self.settlement(settlement_id)
+        totals = await self.settlement(settlement_id)
+        nets = {account: self._money(net) for account, net in totals.nets_minor}
+        await self._log("settlement.closed", settlement_id, {"transfers": count, "nets": nets})
+        return totals
 
     async def settlement(self, settlement_id: str) -> SettlementTotals:
         async with self._reading() as session:
@@ -455,9 +471,42 @@ class CentralLedger:
             )
         return parties
 
-    def _after(self, change: _Change) -> None:
+    async def _after(self, change: _Change) -> None:
+        """Log a committed state change, then wake the DFSPs it concerns."""
         if change.parties:
+            row = change.row
+            data = {
+                "state": row.state,
+                "payer": row.payer,
+                "payee": row.payee,
+                "amount": self._money(row.amount_minor),
+                "fee": self._money(row.fee_minor),
+                "reason": row.reason,
+            }
+            await self._log(f"transfer.{row.state}", row.id, data)
             self._wake(change.parties)
+
+    async def _require_forensic(self) -> None:
+        """Refuse a new transfer while central's forensic chain is unavailable."""
+        if self._forensic is None or self._forensic.available:
+            return
+        if not await self._forensic.check():
+            raise ServiceUnavailableError(
+                "the central forensic log is unavailable: no transfer is taken until it is back"
+            )
+
+    async def _log(self, event: str, subject: str, data: dict[str, Any]) -> None:
+        """Best effort: the state change is committed; a failure leaves the chain
+        unavailable (so the next prepare is refused) and is logged."""
+        if self._forensic is None:
+            return
+        try:
+            await self._forensic.write(event, subject, data)
+        except ForensicUnavailable:
+            log.warning("event=forensic_write_failed record=%s subject=%s", event, subject)
+
+    def _money(self, minor: int) -> str:
+        return str(Money(self._currency, minor))
 
     async def _open_accounts(self, names: list[str]) -> None:
         """The DFSPs' position accounts, opened on first use (a DFSP must be registered)."""

@@ -198,7 +198,12 @@ async def back_again(central: Central, writer: ForensicWriter, http: CentralHttp
     central_events = [
         r.event for r in await ForensicClient(central.as_operator()).records("central")
     ]
-    assert central_events == ["service.started", "service.stopped", "service.started"]
+    assert central_events == [
+        "service.started",
+        "participant.registered",
+        "service.stopped",
+        "service.started",
+    ]
     assert (await KmsClient(http).keys("central")).previous == ()  # its key was kept
 
 
