@@ -52,6 +52,7 @@ def gateway_env(port: int) -> dict[str, str]:
             "USSDLOOP__DFSPS__DFSP1__GATEWAY__SMPP__PORT": str(port),
             "USSDLOOP__DFSPS__DFSP1__GATEWAY__SMPP__RECONNECT_INITIAL": "0.1",
             "USSDLOOP__DFSPS__DFSP1__GATEWAY__USSD_HTTP__PORT": "0",
+            "USSDLOOP__DFSPS__DFSP1__GATEWAY__MENU": "demo",
         }
     )
     return env

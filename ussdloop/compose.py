@@ -260,10 +260,11 @@ async def start_gateway(
     demo: bool = False,
 ) -> UssdGateway:
     """The gateway of DFSP ``name``, serving its DFSP menu (the DFSP API at ``dfsp_url``,
-    by default the configured one), or the engine's demo menu when ``demo``."""
+    by default the configured one), or the engine's demo menu when ``demo`` or when its
+    settings say ``menu = "demo"``."""
     config = gateway_config(network, name, smpp_port=smpp_port, any_port=any_port)
     menu = None
-    if not demo:
+    if not demo and network.dfsps[name].gateway.menu == "dfsp":
         url = dfsp_url or listener_url(_dfsp(network, name).api)
         if url is None:
             raise ConfigError(f"dfsps.{name}.api.port", "the gateway needs the DFSP API's port")

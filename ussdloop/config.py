@@ -89,6 +89,9 @@ class GatewaySettings:
     timers: UssdTimers = field(default_factory=UssdTimers)
     # "memory", or a redis:// URL so several gateway nodes of this DFSP share sessions.
     session_store: str = "memory"
+    # "dfsp": the DFSP's menus (calling its API); "demo": the engine's demo menu, for
+    # testing a carrier link or benchmarking the gateway without a DFSP behind it.
+    menu: Literal["dfsp", "demo"] = "dfsp"
 
     def __post_init__(self) -> None:
         if self.session_store != "memory" and not self.session_store.startswith(
