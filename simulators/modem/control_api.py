@@ -1,6 +1,7 @@
 """The simulator's control API: drive virtual handsets and inject faults over HTTP.
 
-For scripts, tests, the web phone and ``ussdloop phone``. A dial or a reply answers once
+For scripts, tests, the web phone (served here: ``GET /``, assets under ``/static/``)
+and ``ussdloop phone``. A dial or a reply answers once
 the network has the gateway's next screen (or the handset gave up waiting), with that
 screen::
 
@@ -14,6 +15,7 @@ screen::
     POST /faults                  {"drop_mo": 0.1, ...}   -> the faults in force
     POST /restart                                         -> the network restarted
     GET  /health
+    GET  /                                                -> the web phone (static/index.html)
 
 A screen or phone is ``{"msisdn", "screen", "expectsReply", "state", "endedReason",
 "networkInitiated"}``; an optional ``"timeout"`` (seconds) in a dial or reply bounds the
@@ -29,6 +31,7 @@ import json
 import logging
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +48,8 @@ MAX_TEXT = 182  # characters of one USSD string (160 octets of GSM 7-bit)
 MAX_WAIT = 300.0  # seconds a dial or reply may ask to wait
 MSISDN_DIGITS = range(5, 16)
 MAX_LISTED = 1000  # phones in one GET /phones answer (the first by MSISDN; "total" counts all)
+
+STATIC_DIR = Path(__file__).with_name("static")  # the web phone's page, script and style
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
 
@@ -193,6 +198,10 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _web_phone(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 # --- faults -------------------------------------------------------------------------------
 
 _FRACTIONS = ("drop_mo", "drop_mt", "throttle_fraction")
@@ -267,6 +276,8 @@ def control_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/faults", _faults_now)
     app.router.add_post("/faults", _faults)
     app.router.add_post("/restart", _restart)
+    app.router.add_get("/", _web_phone)
+    app.router.add_static("/static/", STATIC_DIR)
     return app
 
 
