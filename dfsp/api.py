@@ -96,6 +96,7 @@ from dfsp.domain.transfers import (
     TransferConflict,
     TransferExpired,
 )
+from dfsp.forensic import ForensicLogUnavailable
 from dfsp.interledger import (
     ClearingUnavailable,
     Interledger,
@@ -188,6 +189,7 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     TransferNotAllowed: (403, lambda e: {"code": e.code}),
     RegistrationRefused: (403, _no_fields),
     ClearingUnavailable: (503, _no_fields),
+    ForensicLogUnavailable: (503, _no_fields),  # no new transfer until the log is back
     NetDebitCapReached: (409, _no_fields),
     CentralRefused: (409, lambda e: {"centralError": e.id}),
     PaymentRequestError: (400, _no_fields),

@@ -24,6 +24,12 @@ same keys again; the sink keeps one): ``sent`` and ``received``, or ``cash_in`` 
 customer of a cash-in, ``cash_out`` to the customer of a cash-out. An own-account
 transfer gets one ``sent``; the payee of an invoice is told by ``dfsp.invoices``.
 
+Every new transfer (``send``, ``hold``: so also an invoice approval, a cash-in and a
+cash-out) first passes the forensic gate (``DfspForensic.require``), before the PIN:
+while the DFSP's forensic log is unavailable it is refused with
+``ForensicLogUnavailable`` and nothing changes. The ledger logs what then moves
+(``dfsp.forensic_events``).
+
 Concurrency: one sender's limit check and transfer are serialised, within this process
 on a lock per sending customer (from a fixed set) and across DFSP processes sharing
 PostgreSQL on an advisory lock of the sender (``_sender_lock``).
@@ -78,6 +84,7 @@ from dfsp.domain.transfers import (
     TransferState,
     UnknownTransfer,
 )
+from dfsp.forensic import DfspForensic
 from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
@@ -109,6 +116,7 @@ class Payments:
         tz: tzinfo = UTC,
         notices: NoticeSink | None = None,
         interledger: Interledger | None = None,
+        forensic: DfspForensic | None = None,  # None: no forensic log, nothing refused
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
@@ -119,6 +127,7 @@ class Payments:
         self._tz = tz
         self._notices = notices
         self._interledger = interledger  # None: payments stay inside this DFSP
+        self._forensic = forensic
         self._sender_locks = [asyncio.Lock() for _ in range(SENDER_LOCKS)]
 
     # --- send money -------------------------------------------------------------------
@@ -172,6 +181,7 @@ class Payments:
     async def send(self, quote: SendQuote, pin: Pin | str, transfer_id: str) -> SendResult:
         """Pay the quote after the PIN and the limits; a retry with the same transfer id
         returns the first result (it never pays twice)."""
+        await self._require_forensic()
         await self._confirm(quote, pin)
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
@@ -201,6 +211,7 @@ class Payments:
         prepared ledger transfer until ``expires_at``; the caller executes or rejects it
         (``Ledger.execute`` / ``Ledger.reject``). A retry returns the same transfer, in
         whatever state it is now; nothing is posted (the caller tells, once executed)."""
+        await self._require_forensic()
         await self._confirm(quote, pin)
         async with self._sender_lock(quote.sender_customer_id):
             if not await self._exists(transfer_id):
@@ -359,6 +370,11 @@ class Payments:
         elif chosen is None or chosen.id == source.id:
             raise SendNotAllowed(source.id, "choose another of your accounts")
         return chosen
+
+    async def _require_forensic(self) -> None:
+        """No new transfer while the forensic log is unavailable (``ForensicLogUnavailable``)."""
+        if self._forensic is not None:
+            await self._forensic.require()
 
     async def _confirm(self, quote: SendQuote, pin: Pin | str) -> None:
         """The PIN is right and the quote still holds."""

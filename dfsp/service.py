@@ -21,7 +21,11 @@ With ``central`` (the centre's URL and the credentials the operator issued), the
 also pays and is paid across DFSPs (``dfsp.interledger``): it serves the interledger
 routes other DFSPs call, announces them to the central directory (retried until the
 centre answers), and runs the clearing connector, which reconciles every transfer in
-flight with the centre at start and after each reconnect. ``stop()`` stops the sweep,
+flight with the centre at start and after each reconnect. Such a DFSP also keeps a
+forensic log (``dfsp.forensic``: ``forensic``), started once the API is up and retried
+until the centre answers; until then, and during any outage of the log, new transfers
+are refused (``ForensicLogUnavailable``); what it records is in
+``dfsp.forensic_events``. ``stop()`` stops the sweep,
 the connector and delivery, closes the listener, then disposes of the engine.
 """
 
@@ -32,6 +36,7 @@ import contextlib
 import logging
 import random
 from datetime import UTC, datetime
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -48,6 +53,8 @@ from dfsp.domain.fees import FeeTable
 from dfsp.domain.pins import PinPolicy
 from dfsp.domain.tiers import TierTable
 from dfsp.domain.transfers import AccountKind
+from dfsp.forensic import DfspForensic, rules_record
+from dfsp.forensic_events import ForensicCustomers, ForensicInvoices, ForensicLedger
 from dfsp.interledger import (
     CentralLink,
     DirectoryUserNumbers,
@@ -133,6 +140,7 @@ class DfspService:
         self.central = central  # None: a DFSP on its own, without payments to others
         self.interledger: Interledger | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.forensic: DfspForensic | None = None
         self._announce: asyncio.Task[None] | None = None
 
     @property
@@ -159,8 +167,24 @@ class DfspService:
         try:
             await migrate(engine)
             sessions = session_factory(engine)
-            ledger = Ledger(sessions, _now)
             currency = self.settings.currency
+            rng = random.SystemRandom()
+            central = None
+            forensic = DfspForensic(self.name)
+            user_numbers: UserNumbers = LocalUserNumbers(sessions, rng)
+            if self.central is not None:
+                http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CENTRAL_TIMEOUT))
+                self._http = http
+                central = central_http(self.central, http)
+                user_numbers = DirectoryUserNumbers(DirectoryClient(central))
+                rules = rules_record(self.settings.fees, self.settings.tiers, currency)
+                forensic = await DfspForensic.for_central(self.name, central, sessions, _now, rules)
+            logged = forensic.writer is not None
+            ledger = (
+                ForensicLedger(sessions, _now, forensic=forensic, fee_account=FEE_ACCOUNT)
+                if logged
+                else Ledger(sessions, _now)
+            )
             for account_id, kind in (
                 (FLOAT_ACCOUNT, AccountKind.FLOAT),
                 (FEE_ACCOUNT, AccountKind.FEE),
@@ -172,15 +196,8 @@ class DfspService:
                     owner=self.name,
                     allow_negative=kind == AccountKind.FLOAT,
                 )
-            rng = random.SystemRandom()
-            central = None
-            user_numbers: UserNumbers = LocalUserNumbers(sessions, rng)
-            if self.central is not None:
-                http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CENTRAL_TIMEOUT))
-                self._http = http
-                central = central_http(self.central, http)
-                user_numbers = DirectoryUserNumbers(DirectoryClient(central))
-            customers = Customers(
+            customers_of = partial(ForensicCustomers, forensic=forensic) if logged else Customers
+            customers = customers_of(
                 sessions,
                 ledger,
                 clock=_now,
@@ -192,6 +209,8 @@ class DfspService:
                 currency=currency,
                 tiers=self.tiers,
             )
+            if isinstance(ledger, ForensicLedger):
+                ledger.name_parties_with(customers)
             notifications = Notifications(
                 sessions,
                 customers,
@@ -222,10 +241,20 @@ class DfspService:
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,
                 interledger=interledger,
+                forensic=forensic,
             )
-            invoices = Invoices(
-                sessions, ledger, customers, payments, clock=_now, notices=notifications
+            invoices_of = partial(ForensicInvoices, forensic=forensic) if logged else Invoices
+            invoices = invoices_of(
+                sessions,
+                ledger,
+                customers,
+                payments,
+                clock=_now,
+                notices=notifications,
+                interledger=interledger,
             )
+            if interledger is not None and interledger.clearing_notices is not None:
+                interledger.clearing_notices.invoices = invoices.across  # invoices paid
             cash = Cash(customers, payments, invoices)
             metrics = DfspMetrics(sessions, extra=lambda: self._counters(notifications))
             app = dfsp_app(customers, payments, invoices, cash, metrics, interledger=interledger)
@@ -246,6 +275,8 @@ class DfspService:
         self.ledger, self.customers, self.payments = ledger, customers, payments
         self.invoices, self.cash = invoices, cash
         self.notifications = notifications
+        self.forensic = forensic
+        forensic.start()
         notifications.start()
         self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
@@ -265,6 +296,7 @@ class DfspService:
         announce, self._announce = self._announce, None
         interledger, self.interledger = self.interledger, None
         http, self._http = self._http, None
+        forensic, self.forensic = self.forensic, None
         self.ledger = self.customers = self.payments = None
         self.invoices, self.cash = None, None
         try:
@@ -275,6 +307,8 @@ class DfspService:
                         await task
             if interledger is not None:
                 await interledger.connector.stop()
+            if forensic is not None:
+                await forensic.stop()
             if notifications is not None:
                 await notifications.stop()
             if runner is not None:
@@ -303,6 +337,11 @@ class DfspService:
                         break
             except Exception:
                 log.exception("event=expire_sweep_failed dfsp=%s", self.name)
+            try:
+                if self.invoices is not None:  # invoices and rejections for other DFSPs
+                    await self.invoices.retry_peers()
+            except Exception:
+                log.exception("event=invoice_retry_failed dfsp=%s", self.name)
             await asyncio.sleep(self.expire_every)
 
     def _counters(self, notifications: Notifications) -> list[Metric]:

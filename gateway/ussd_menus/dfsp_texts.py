@@ -196,6 +196,7 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
         " Please try again later."
     ),
     "dfsp.error.central_refused": "The switch refused this payment. Please try again later.",
+    "dfsp.error.forensic_unavailable": "Payments are paused for a moment. Please try again later.",
     "dfsp.error.other": "Sorry, that did not work ({id}). Please try again later.",
     "dfsp.limit.transfers_per_day": "Limit reached: transfers per day",
     "dfsp.limit.amount_per_day": "Limit reached: amount per day",
@@ -386,6 +387,9 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
         " Réessayez plus tard."
     ),
     "dfsp.error.central_refused": "Le réseau a refusé ce paiement. Réessayez plus tard.",
+    "dfsp.error.forensic_unavailable": (
+        "Les paiements sont suspendus un instant. Réessayez plus tard."
+    ),
     "dfsp.error.other": "Désolé, cela n'a pas marché ({id}). Réessayez plus tard.",
     "dfsp.limit.transfers_per_day": "Plafond atteint : transferts par jour",
     "dfsp.limit.amount_per_day": "Plafond atteint : montant par jour",

@@ -231,6 +231,7 @@ _PLAIN_REFUSALS: Final = {
     "ClearingUnavailable": "dfsp.error.clearing_unavailable",
     "NetDebitCapReached": "dfsp.error.cap_reached",
     "CentralRefused": "dfsp.error.central_refused",
+    "ForensicLogUnavailable": "dfsp.error.forensic_unavailable",
 }
 
 

@@ -1,0 +1,263 @@
+"""What a DFSP writes to its forensic chain (``dfsp.forensic``), recorded where the
+events happen: the ledger, the tiers and the pending transactions, each a subclass that
+logs after its parent's use case committed (best effort: ``DfspForensic.record``).
+
+Ledger (subject = the transfer id; data: ``kind``, ``state``, ``side`` (``local``, or
+``payer`` / ``payee`` of a payment between DFSPs), ``amount`` (the principal),
+``total``, ``fees``, ``currency``, the parties' user numbers ``sender`` / ``receiver``
+where known, ``payerDfsp`` / ``payeeDfsp``, ``reason``, ``invoice``):
+
+- ``transfer.executed``: a one-step payment inside the DFSP (send, cash-in);
+- ``transfer.held``: funds held (a send to another DFSP, an invoice approval, a credit
+  held for a payment from another DFSP);
+- ``transfer.committed``: a held transfer executed;
+- ``transfer.released``: a held transfer rejected or expired (``state`` says which).
+
+Customers: ``tier.changed`` (subject = the user number; ``from``, ``to``, ``by``:
+``auditor`` with the auditor's name and reason, or ``automatic``).
+Invoices (subject = the invoice id): ``invoice.created``, ``invoice.paid`` (with the
+paying ``transfer``), ``invoice.rejected``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dfsp.customers import Customers
+from dfsp.domain.invoices import Invoice
+from dfsp.domain.payments import SendResult
+from dfsp.domain.tiers import Tier, TierChange
+from dfsp.domain.transfers import (
+    InvalidRequest,
+    Posting,
+    Transfer,
+    TransferExpired,
+    TransferState,
+    UnknownTransfer,
+)
+from dfsp.forensic import DfspForensic
+from dfsp.invoices import Invoices
+from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
+from ussdloop.money import Money
+
+Clock = Callable[[], datetime]
+
+
+class ForensicLedger(Ledger):
+    """The DFSP's ledger, logging every transfer that moves or holds money."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        forensic: DfspForensic,
+        fee_account: str,
+    ) -> None:
+        super().__init__(sessions, clock)
+        self._forensic = forensic
+        self._fee_account = fee_account
+        self._customers: Customers | None = None
+
+    def name_parties_with(self, customers: Customers) -> None:
+        """Where the records find the parties' user numbers (built after the ledger)."""
+        self._customers = customers
+
+    async def prepare(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        expires_at: datetime,
+        memo: Mapping[str, Any] | None = None,
+    ) -> Transfer:
+        before = await self._state_of(transfer_id)
+        transfer = await super().prepare(
+            transfer_id, postings, kind=kind, expires_at=expires_at, memo=memo
+        )
+        if before is None and transfer.state is TransferState.PREPARED:
+            await self._record("transfer.held", transfer)
+        return transfer
+
+    async def execute(self, transfer_id: str) -> Transfer:
+        before = await self._state_of(transfer_id)
+        try:
+            transfer = await super().execute(transfer_id)
+        except TransferExpired:
+            if before is TransferState.PREPARED:
+                await self._record("transfer.released", await self.transfer(transfer_id))
+            raise
+        if before is TransferState.PREPARED:
+            await self._record("transfer.committed", transfer)
+        return transfer
+
+    async def transfer_now(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        memo: Mapping[str, Any] | None = None,
+    ) -> Transfer:
+        before = await self._state_of(transfer_id)
+        try:
+            transfer = await super().transfer_now(transfer_id, postings, kind=kind, memo=memo)
+        except TransferExpired:
+            if before is TransferState.PREPARED:
+                await self._record("transfer.released", await self.transfer(transfer_id))
+            raise
+        if before is not TransferState.EXECUTED:
+            event = "transfer.executed" if before is None else "transfer.committed"
+            await self._record(event, transfer)
+        return transfer
+
+    async def reject(self, transfer_id: str, reason: str) -> Transfer:
+        before = await self._state_of(transfer_id)
+        transfer = await super().reject(transfer_id, reason)
+        if before is TransferState.PREPARED and transfer.state is TransferState.REJECTED:
+            await self._record("transfer.released", transfer)
+        return transfer
+
+    async def expire_due(
+        self, now: datetime | None = None, *, limit: int = MAX_EXPIRE_BATCH
+    ) -> list[str]:
+        expired = await super().expire_due(now, limit=limit)
+        for transfer_id in expired:
+            await self._record("transfer.released", await self.transfer(transfer_id))
+        return expired
+
+    async def _state_of(self, transfer_id: str) -> TransferState | None:
+        try:
+            return (await self.transfer(transfer_id)).state
+        except (UnknownTransfer, InvalidRequest):
+            return None
+
+    async def _record(self, event: str, transfer: Transfer) -> None:
+        await self._forensic.record(event, transfer.id, await self._data(transfer))
+
+    async def _data(self, transfer: Transfer) -> dict[str, Any]:
+        memo = dict(transfer.memo or {})
+        currency = transfer.amount.currency
+        fee_postings = set(memo.get("fee_postings", ()))
+        fees = sum(
+            posting.amount_minor
+            for index, posting in enumerate(transfer.postings)
+            if index in fee_postings or posting.credit_account == self._fee_account
+        )
+        principal = int(memo.get("principal_minor", transfer.amount.minor))
+        receiver = await self._user_number(memo.get("receiver"))
+        data = {
+            "kind": transfer.kind,
+            "state": transfer.state.value,
+            "side": memo.get("clearing", "local"),
+            "amount": str(Money(currency, principal)),
+            "total": str(transfer.amount),
+            "fees": str(Money(currency, fees)),
+            "currency": currency,
+            "sender": await self._user_number(memo.get("sender")),
+            "receiver": receiver or memo.get("receiver_user_number"),
+            "payerDfsp": memo.get("sender_dfsp"),
+            "payeeDfsp": memo.get("payee_dfsp"),
+            "reason": transfer.reason,
+            "invoice": memo.get("invoice") or memo.get("invoice_id"),
+        }
+        return {name: value for name, value in data.items() if value is not None}
+
+    async def _user_number(self, customer_id: object) -> str | None:
+        if self._customers is None or not isinstance(customer_id, str) or not customer_id:
+            return None
+        return await user_number_of(self._customers, customer_id)
+
+
+async def user_number_of(customers: Customers, customer_id: str | None) -> str | None:
+    """The customer's user number, or None (no such customer here, or no longer)."""
+    if not customer_id:
+        return None
+    try:
+        return str((await customers.customer(customer_id)).user_number)
+    except Exception:  # closed meanwhile, or not a customer of this DFSP
+        return None
+
+
+class ForensicCustomers(Customers):
+    """The DFSP's customers, logging every change of a customer's tier."""
+
+    def __init__(self, *args: Any, forensic: DfspForensic, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forensic = forensic
+
+    async def upgrade_tier(self, customer_id: str) -> Tier:
+        before = await self.tier_of(customer_id)
+        after = await super().upgrade_tier(customer_id)
+        if after.name != before.name:
+            data = {"from": before.name, "to": after.name, "by": "automatic"}
+            await self._tier_changed(customer_id, data)
+        return after
+
+    async def change_tier(
+        self, customer_id: str, tier_name: str, *, actor: str, reason: str
+    ) -> TierChange:
+        change = await super().change_tier(customer_id, tier_name, actor=actor, reason=reason)
+        data = {
+            "from": change.before.name,
+            "to": change.after.name,
+            "by": "auditor",
+            "auditor": actor,
+            "reason": reason,
+            "holds": change.holds,
+        }
+        await self._tier_changed(customer_id, data)
+        return change
+
+    async def _tier_changed(self, customer_id: str, data: dict[str, Any]) -> None:
+        number = await user_number_of(self, customer_id)
+        await self._forensic.record("tier.changed", number or customer_id, data)
+
+
+class ForensicInvoices(Invoices):
+    """The DFSP's pending transactions, logging each one asked, paid or rejected."""
+
+    def __init__(self, *args: Any, forensic: DfspForensic, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forensic = forensic
+
+    async def ask(self, *args: Any, **kwargs: Any) -> Invoice:
+        invoice = await super().ask(*args, **kwargs)
+        await self._invoice_record("invoice.created", invoice)
+        return invoice
+
+    async def approve(self, *args: Any, **kwargs: Any) -> SendResult:
+        result = await super().approve(*args, **kwargs)
+        if result.status is TransferState.EXECUTED:
+            invoice = await self._invoice(_invoice_id(args, kwargs))
+            await self._invoice_record("invoice.paid", invoice)
+        return result
+
+    async def reject(self, *args: Any, **kwargs: Any) -> Invoice:
+        invoice = await super().reject(*args, **kwargs)
+        await self._invoice_record("invoice.rejected", invoice)
+        return invoice
+
+    async def _invoice_record(self, event: str, invoice: Invoice) -> None:
+        customers = self._customers
+        data = {
+            "kind": str(invoice.kind),
+            "state": str(invoice.state),
+            "amount": str(invoice.amount),
+            "currency": invoice.amount.currency,
+            "payee": await user_number_of(customers, invoice.payee_customer_id),
+            "buyer": await user_number_of(customers, invoice.buyer_customer_id),
+            "transfer": invoice.approval,
+        }
+        data = {name: value for name, value in data.items() if value is not None}
+        await self._forensic.record(event, invoice.id, data)
+
+
+def _invoice_id(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    """``approve(buyer_customer_id, invoice_id, ...)``'s invoice id."""
+    return str(kwargs["invoice_id"] if "invoice_id" in kwargs else args[1])
