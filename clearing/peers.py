@@ -9,7 +9,13 @@ A DFSP serves these under the base URL it registered with the directory (its
   the fee the payee's DFSP keeps back from what arrives;
 - ``POST <base>/payment-requests {"transferId", "userNumber", "amount",
   "transferCode", "payerName", "payerDfsp", "invoiceId"?}`` -> ``{"packet" (hex),
-  "condition" (base64url), "expiresAt"}``.
+  "condition" (base64url), "expiresAt"}``;
+- ``POST <base>/invoices {"invoiceId", "merchantDfsp", "merchantName",
+  "merchantUserNumber", "buyerUserNumber", "amount", "memo"}`` -> 201 ``{"reference"}``:
+  a merchant's invoice for a customer of that DFSP (idempotent on the merchant's DFSP
+  and invoice id), who is told and may pay it through clearing;
+- ``POST <base>/invoices/{invoice id}/rejection {"buyerDfsp"}`` -> ``{"state"}``: the
+  buyer refused a merchant's invoice (the merchant's DFSP tells the merchant).
 
 Amounts are ``{"amount": "12.50", "currency": "USD"}``. Refusals come back as the
 DFSP API's errors ``{"id", "message"}`` and are raised as ``PeerRefused``.
@@ -112,6 +118,37 @@ class PeerClient:
             base64url_decode(body["condition"]),
             datetime.fromisoformat(body["expiresAt"]),
         )
+
+    async def send_invoice(
+        self,
+        endpoint: str,
+        *,
+        invoice_id: str,
+        merchant_dfsp: str,
+        merchant_name: str,
+        merchant_user_number: str,
+        buyer_user_number: str,
+        amount: Money,
+        memo: str,
+    ) -> str:
+        """Tell the buyer's DFSP of a merchant's invoice; its reference there."""
+        request = {
+            "invoiceId": invoice_id,
+            "merchantDfsp": merchant_dfsp,
+            "merchantName": merchant_name,
+            "merchantUserNumber": merchant_user_number,
+            "buyerUserNumber": buyer_user_number,
+            "amount": money_json(amount),
+            "memo": memo,
+        }
+        body = await self._call("POST", f"{endpoint}/invoices", request)
+        return str(body["reference"])
+
+    async def reject_invoice(self, endpoint: str, invoice_id: str, buyer_dfsp: str) -> str:
+        """Tell the merchant's DFSP its invoice was refused; the invoice's state there."""
+        url = f"{endpoint}/invoices/{quote(invoice_id, safe='')}/rejection"
+        body = await self._call("POST", url, {"buyerDfsp": buyer_dfsp})
+        return str(body["state"])
 
     async def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         async with self._session.request(method, url, json=body) as response:

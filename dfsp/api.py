@@ -591,7 +591,7 @@ def dfsp_app(
     )
     InvoiceRoutes(customers, invoices, cash, metrics, max_body).add_to(app)
     if interledger is not None:
-        InterledgerRoutes(interledger, max_body).add_to(app)
+        InterledgerRoutes(interledger, max_body, invoices.across).add_to(app)
     app.router.add_get("/health", routes.health)
     app.router.add_get("/openapi.json", routes.openapi)
     return app

@@ -10,6 +10,11 @@ An invoice answers as ``{invoiceId, kind, state, amount, payeeName, buyerName,
 createdAt}``: names only, never a phone number (the merchant never learns the buyer's
 MSISDN). Quotes and payments answer in the shapes of ``/quotes/send`` and
 ``/transfers``. Refusals go through ``dfsp.api.DOMAIN_ERRORS``.
+
+Invoices across DFSPs take the same routes: a merchant's invoice to a user number of
+another DFSP (``dfsp.invoices_across``), and, at the buyer's DFSP, the invoices merchants
+of other DFSPs sent (listed with the others; quoted, approved through clearing and
+rejected by the id this DFSP gave them).
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from dfsp.api import (
 )
 from dfsp.cash import Cash
 from dfsp.customers import Customers
-from dfsp.domain.invoices import Invoice
+from dfsp.domain.invoices import Invoice, RemoteInvoice
 from dfsp.domain.payments import QuoteChanged, SendQuote
 from dfsp.invoices import Invoices
+from dfsp.invoices_across import InvoicesAcross
 from ussdloop.http import read_json_object, string_field
 from ussdloop.metrics import CONTENT_TYPE, render
 
@@ -108,25 +114,35 @@ class InvoiceRoutes:
 
     async def quote_invoice(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        quote = await self._invoices.quote_approval(
-            _id(body, "customerId"), request.match_info["invoice_id"], _id(body, "accountId")
-        )
+        invoice_id = request.match_info["invoice_id"]
+        customer_id, account_id = _id(body, "customerId"), _id(body, "accountId")
+        if (across := await self._across(invoice_id)) is not None:
+            quote = await across.quote(customer_id, invoice_id, account_id)
+        else:
+            quote = await self._invoices.quote_approval(customer_id, invoice_id, account_id)
         return web.json_response(_quote_json(quote))
 
     async def approve(self, request: web.Request) -> web.Response:
         body = await self._body(request)
+        invoice_id = request.match_info["invoice_id"]
         customer_id, account_id = _id(body, "customerId"), _id(body, "accountId")
         pin, transfer_id = _pin(body), _id(body, "transferId")
-        result = await self._invoices.approve(
-            customer_id, request.match_info["invoice_id"], account_id, pin, transfer_id
-        )
+        if (across := await self._across(invoice_id)) is not None:
+            result = await across.approve(customer_id, invoice_id, account_id, pin, transfer_id)
+        else:
+            result = await self._invoices.approve(
+                customer_id, invoice_id, account_id, pin, transfer_id
+            )
         return web.json_response(_transfer_json(result))
 
     async def reject(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        invoice = await self._invoices.reject(
-            _id(body, "customerId"), request.match_info["invoice_id"]
-        )
+        invoice_id, customer_id = request.match_info["invoice_id"], _id(body, "customerId")
+        invoice: Invoice | RemoteInvoice
+        if (across := await self._across(invoice_id)) is not None:
+            invoice = await across.reject(customer_id, invoice_id)
+        else:
+            invoice = await self._invoices.reject(customer_id, invoice_id)
         return web.json_response(await self._invoice_json(invoice))
 
     # --- cash-in: quoted, then paid with the agent's PIN --------------------------------
@@ -158,17 +174,32 @@ class InvoiceRoutes:
             _amount(body),
         )
 
-    async def _invoice_json(self, invoice: Invoice) -> dict[str, Any]:
+    async def _across(self, invoice_id: str) -> InvoicesAcross | None:
+        """Where the invoice a merchant of another DFSP sent here is answered (None: an
+        invoice of this DFSP)."""
+        across = self._invoices.across
+        if across is None or await across.find(invoice_id) is None:
+            return None
+        return across
+
+    async def _invoice_json(self, invoice: Invoice | RemoteInvoice) -> dict[str, Any]:
+        if isinstance(invoice, RemoteInvoice):
+            buyer = await self._customers.customer(invoice.buyer_customer_id)
+            return _invoice_json(
+                invoice, invoice.merchant_name, _name(buyer.first_name, buyer.last_name)
+            )
         payee = await self._customers.customer(invoice.payee_customer_id)
-        buyer = await self._customers.customer(invoice.buyer_customer_id)
-        return _invoice_json(
-            invoice,
-            _name(payee.first_name, payee.last_name),
-            _name(buyer.first_name, buyer.last_name),
-        )
+        if invoice.buyer_customer_id is None:  # a buyer at another DFSP
+            buyer_name = str(invoice.buyer_name)
+        else:
+            buyer = await self._customers.customer(invoice.buyer_customer_id)
+            buyer_name = _name(buyer.first_name, buyer.last_name)
+        return _invoice_json(invoice, _name(payee.first_name, payee.last_name), buyer_name)
 
 
-def _invoice_json(invoice: Invoice, payee_name: str, buyer_name: str) -> dict[str, Any]:
+def _invoice_json(
+    invoice: Invoice | RemoteInvoice, payee_name: str, buyer_name: str
+) -> dict[str, Any]:
     """What either party may see of a pending transaction: names, never a phone number."""
     return {
         "invoiceId": invoice.id,

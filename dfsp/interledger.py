@@ -9,6 +9,12 @@ receiver through the central directory and the payee's DFSP, the fees (this DFSP
 sender fee, the centre's scheme fee, the payee DFSP's receiver fee) and the centre's
 eligibility check, then, after the PIN, a payment request from the payee's DFSP, the
 hold in this ledger and the connector (``clearing.connector``) through the centre.
+
+Invoices across DFSPs (``dfsp.invoices_across``): the merchant's DFSP tells the buyer's
+DFSP of an invoice (``send_invoice``), the buyer's DFSP tells the merchant's of a
+rejection (``reject_invoice``), and ``ClearingNotices`` hands the decided payments that
+carry an invoice id to the ``InvoiceHooks`` (the merchant's invoice paid, the buyer's
+remote invoice paid).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,6 +96,7 @@ class Interledger:
         self._peers = peers
         self._clock = clock
         self._window = payment_window
+        self.clearing_notices: ClearingNotices | None = None  # the connector's on_final
 
     # --- payee side ------------------------------------------------------------------
 
@@ -135,6 +142,44 @@ class Interledger:
     async def announce(self, url: str) -> None:
         """Register this DFSP's interledger base URL with the central directory."""
         await self._directory.set_endpoint(url)
+
+    # --- invoices across DFSPs ----------------------------------------------------------
+
+    async def send_invoice(
+        self,
+        buyer: RemoteReceiver,
+        *,
+        invoice_id: str,
+        merchant_name: str,
+        merchant_user_number: str,
+        amount: Money,
+        memo: str,
+    ) -> str:
+        """Tell the buyer's DFSP of a merchant's invoice here; its reference there."""
+        try:
+            return await self._peers.send_invoice(
+                buyer.endpoint,
+                invoice_id=invoice_id,
+                merchant_dfsp=self.name,
+                merchant_name=merchant_name,
+                merchant_user_number=merchant_user_number,
+                buyer_user_number=buyer.user_number,
+                amount=amount,
+                memo=memo,
+            )
+        except PeerRefused as error:
+            if error.status == 404:  # no longer a customer there
+                raise UnknownReceiver(buyer.user_number) from None
+            raise ClearingUnavailable(str(error)) from None
+        except OSError as error:
+            raise ClearingUnavailable(str(error)) from None
+
+    async def reject_invoice(self, merchant: RemoteReceiver, invoice_id: str) -> str:
+        """Tell the merchant's DFSP the buyer refused its invoice ``invoice_id``."""
+        try:
+            return await self._peers.reject_invoice(merchant.endpoint, invoice_id, self.name)
+        except (PeerRefused, OSError) as error:
+            raise ClearingUnavailable(str(error)) from None
 
     # --- payer side ------------------------------------------------------------------
 
@@ -240,20 +285,36 @@ def _kind(transfer_code: str) -> TransactionType:
     return TransactionType.INVOICE if transfer_code == "invoice" else TransactionType.P2P
 
 
+class InvoiceHooks(Protocol):
+    """What a payment through the centre that pays an invoice does to the invoices."""
+
+    async def credited(self, invoice_id: str, transfer_id: str) -> Notice | None:
+        """Merchant side: the credit of ``transfer_id`` paid the invoice; what the
+        merchant is told instead of ``received`` (None: no such invoice here)."""
+
+    async def debited(
+        self, merchant_dfsp: str, invoice_id: str, transfer_id: str, state: str
+    ) -> None:
+        """Buyer side: the payment of that DFSP's invoice was decided (``state``)."""
+
+
 class ClearingNotices:
     """What the customers are told once a payment through the centre is decided here
     (the connector's ``on_final``): the payer ``sent`` or ``send_failed``, the payee
-    ``received``; keys as for payments inside the DFSP, so a repeat posts nothing."""
+    ``received`` (or, for an invoice, the merchant ``invoice_paid``, through
+    ``invoices``); keys as for payments inside the DFSP, so a repeat posts nothing."""
 
     def __init__(self, ledger: Ledger, notices: NoticeSink | None) -> None:
         self._ledger = ledger
         self._notices = notices
+        self.invoices: InvoiceHooks | None = None
 
     async def __call__(self, transfer_id: str, state: str) -> None:
-        if self._notices is None:
-            return
         transfer = await self._ledger.transfer(transfer_id)
         memo = transfer.memo or {}
+        paid = await self._invoice_decided(transfer_id, state, memo)
+        if self._notices is None:
+            return
         principal = transfer.postings[0]
         currency = transfer.amount.currency
         amount = _text(Money(currency, int(memo.get("principal_minor", principal.amount_minor))))
@@ -267,6 +328,8 @@ class ClearingNotices:
                 balance = (await self._ledger.balance(principal.debit_account))[1]
                 args |= {"fee": _text(Money(currency, fees)), "balance": _text(balance)}
                 notice = Notice(f"transfer:{transfer_id}:sender", customer, "sent", args)
+        elif paid is not None:
+            notice = paid
         elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
             balance = (await self._ledger.balance(principal.credit_account))[1]
             args = {
@@ -280,6 +343,19 @@ class ClearingNotices:
         else:
             return
         await self._notices.post([notice])
+
+    async def _invoice_decided(
+        self, transfer_id: str, state: str, memo: Mapping[str, Any]
+    ) -> Notice | None:
+        invoice_id = memo.get("invoice_id")
+        if self.invoices is None or not invoice_id:
+            return None
+        if memo.get("clearing") == PAYER:
+            payee_dfsp = str(memo["payee_dfsp"])
+            await self.invoices.debited(payee_dfsp, str(invoice_id), transfer_id, state)
+        elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
+            return await self.invoices.credited(str(invoice_id), transfer_id)
+        return None
 
 
 def _text(amount: Money) -> str:
@@ -357,6 +433,7 @@ async def build_interledger(
     state = ClearingState(sessions)
     requests = PaymentRequests(name, await state.secret())
     local = ClearingLedger(ledger, customers, fees, fee_account=fee_account, state=state)
+    clearing_notices = ClearingNotices(ledger, notices)
     connector = Connector(
         name,
         currency,
@@ -364,9 +441,9 @@ async def build_interledger(
         local,
         requests,
         clock,
-        on_final=ClearingNotices(ledger, notices),
+        on_final=clearing_notices,
     )
-    return Interledger(
+    interledger = Interledger(
         name,
         currency,
         customers,
@@ -379,3 +456,5 @@ async def build_interledger(
         PeerClient(http),
         clock,
     )
+    interledger.clearing_notices = clearing_notices
+    return interledger

@@ -23,6 +23,11 @@ transfer that the next approval or rejection finds and marks paid. So two approv
 even concurrent ones with different transfer ids, pay an invoice at most once, and a
 rejection never crosses a payment (it too gives way to a live approval).
 
+Across DFSPs (``dfsp.invoices_across``, when an ``Interledger`` is given): an invoice to
+a user number that is not a customer here goes to a buyer at another DFSP; the invoices
+merchants of other DFSPs sent to customers here are listed with the others (``across``
+quotes, approves and rejects them).
+
 Notices (when a sink is given), posted after the commit: ``invoice_received`` (push) to
 the buyer, key ``invoice:<id>:received``; on payment the payer's ``sent`` (or
 ``cash_out``) notice of ``Payments.notices_of`` plus ``invoice_paid`` to the merchant,
@@ -67,6 +72,8 @@ from dfsp.domain.notices import Notice, NoticeSink
 from dfsp.domain.payments import SendQuote, SendResult
 from dfsp.domain.pins import Pin
 from dfsp.domain.transfers import CurrencyMismatch, InvalidTransition, Transfer, TransferState
+from dfsp.interledger import Interledger
+from dfsp.invoices_across import InvoicesAcross
 from dfsp.ledger import Ledger
 from dfsp.payments import Payments
 from dfsp.store import READ_ONLY
@@ -90,6 +97,7 @@ class Invoices:
         clock: Clock,
         notices: NoticeSink | None = None,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        interledger: Interledger | None = None,
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
@@ -98,6 +106,20 @@ class Invoices:
         self._clock = clock
         self._notices = notices
         self._new_id = new_id
+        self.across = (  # None: invoices stay inside this DFSP
+            None
+            if interledger is None
+            else InvoicesAcross(
+                sessions,
+                ledger,
+                customers,
+                payments,
+                interledger,
+                clock=clock,
+                notices=notices,
+                new_id=new_id,
+            )
+        )
 
     # --- asking ----------------------------------------------------------------------
 
@@ -143,6 +165,8 @@ class Invoices:
         if account.currency != amount.currency:
             raise CurrencyMismatch(account.id, amount.currency, account.currency)
         buyer = await self._buyer(buyer_user_number)
+        if buyer is None and kind is InvoiceKind.INVOICE and self.across is not None:
+            return await self.across.create(payee, account.id, buyer_user_number, amount)
         invoice = Invoice(
             id=self._new_id(),
             kind=kind,
@@ -161,6 +185,7 @@ class Invoices:
             "invoice_created invoice_id={invoice_id} kind={kind}", invoice_id=invoice.id, kind=kind
         )
         if kind is InvoiceKind.INVOICE:
+            assert invoice.buyer_customer_id is not None
             args = {"amount": _text(amount), "merchant": _name(payee), "reference": invoice.id}
             key = f"invoice:{invoice.id}:received"
             notice = Notice(key, invoice.buyer_customer_id, "invoice_received", args, push=True)
@@ -171,12 +196,21 @@ class Invoices:
 
     async def incoming(self, customer_id: str) -> list[PendingInvoice]:
         """The pending transactions sent to the customer, newest first, each with the
-        merchant's (or agent's) name."""
-        return await self._pending(customer_id, as_buyer=True)
+        merchant's (or agent's) name; those of merchants at other DFSPs among them."""
+        pending = await self._pending(customer_id, as_buyer=True)
+        if self.across is not None:
+            pending += await self.across.incoming(customer_id)
+            pending.sort(key=lambda p: (p.invoice.created_at, p.invoice.id), reverse=True)
+        return pending[:MAX_PENDING_LISTED]
 
     async def outgoing(self, customer_id: str) -> list[PendingInvoice]:
         """The pending transactions the customer sent, newest first, with the buyer's name."""
         return await self._pending(customer_id, as_buyer=False)
+
+    async def retry_peers(self) -> None:
+        """Tell other DFSPs the invoices and rejections they could not be told yet."""
+        if self.across is not None:
+            await self.across.retry()
 
     async def invoice(self, customer_id: str, invoice_id: str) -> Invoice:
         """One invoice, to its buyer or its payee."""
@@ -252,7 +286,7 @@ class Invoices:
             break
         else:
             raise InvoiceBeingPaid(invoice_id)
-        buyer = await self._customers.customer(invoice.buyer_customer_id)
+        buyer = await self._customers.customer(buyer_customer_id)
         args = {"amount": _text(invoice.amount), "buyer": _name(buyer), "reference": invoice.id}
         key = f"invoice:{invoice.id}:rejected"
         await self._post(Notice(key, invoice.payee_customer_id, "invoice_rejected", args))
@@ -340,6 +374,8 @@ class Invoices:
 
     async def _quote(self, invoice: Invoice, paying_account_id: str) -> SendQuote:
         payee = await self._customers.customer(invoice.payee_customer_id)
+        if invoice.buyer_customer_id is None:  # paid from the buyer's DFSP, never here
+            raise UnknownInvoice(invoice.id)
         return await self._payments.quote_send(
             invoice.buyer_customer_id,
             paying_account_id,

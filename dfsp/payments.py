@@ -302,8 +302,24 @@ class Payments:
             remote=receiver,
         )
 
+    async def send_for_invoice(
+        self, quote: SendQuote, pin: Pin | str, transfer_id: str, *, invoice_id: str
+    ) -> SendResult:
+        """``send`` of an invoice quote to a merchant at another DFSP: the payment
+        request and the hold's memo carry that DFSP's ``invoice_id`` (``dfsp.invoices_across``)."""
+        await self._require_forensic()
+        await self._confirm(quote, pin)
+        if quote.remote is None:
+            raise InvalidRequest("only an invoice of another DFSP is paid through clearing")
+        return await self._send_remote(quote, quote.remote, transfer_id, invoice_id=invoice_id)
+
     async def _send_remote(
-        self, quote: SendQuote, receiver: RemoteReceiver, transfer_id: str
+        self,
+        quote: SendQuote,
+        receiver: RemoteReceiver,
+        transfer_id: str,
+        *,
+        invoice_id: str | None = None,
     ) -> SendResult:
         """Hold and clear through the centre; a retry reports the transfer's state now."""
         assert self._interledger is not None
@@ -323,7 +339,10 @@ class Payments:
                 payer_name=quote.sender_name,
                 payer_ledger_account=quote.sender_ledger_account_id,
                 transfer_code="invoice" if quote.quote.kind is TransactionType.INVOICE else "p2p",
-                memo=_memo(quote) | {"receiver_user_number": receiver.user_number},
+                memo=_memo(quote)
+                | {"receiver_user_number": receiver.user_number}
+                | ({"invoice_id": invoice_id} if invoice_id is not None else {}),
+                invoice_id=invoice_id,
             )
         state = TransferState(reached)
         return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)

@@ -8,6 +8,12 @@ A pending transaction is asked for by its payee and paid (or refused) by its pay
   account (the customer confirms with their own PIN on their own phone).
 
 States, explicit (``TRANSITIONS``): ``pending -> paid | rejected``, nothing after that.
+
+Across DFSPs (SPEC section 3: the invoice lives at the merchant's DFSP, a notice with
+its reference goes to the buyer's DFSP): the merchant's DFSP keeps an ``Invoice`` whose
+buyer is named by user number, name and DFSP (``buyer_dfsp``, no customer id); the
+buyer's DFSP keeps a ``RemoteInvoice``, the reference it was told of, which it answers
+and pays through clearing.
 While pending, an approval may hold a ledger transfer for it (``approval``, the id of
 that prepared transfer); the invoice becomes paid only with that transfer executed, and
 another approval (or a rejection) may replace it only once it can no longer execute
@@ -154,12 +160,15 @@ class Invoice:
     kind: InvoiceKind
     payee_customer_id: str  # the merchant (or agent)
     payee_account_id: str  # the customer account the principal goes to
-    buyer_customer_id: str  # who is asked to pay
+    buyer_customer_id: str | None  # who is asked to pay (None: a customer of buyer_dfsp)
     amount: Money
     state: InvoiceState
     created_at: datetime
     approval: str | None = None  # the ledger transfer of the latest approval, if any
     decided_at: datetime | None = None
+    buyer_user_number: str | None = None  # a buyer at another DFSP: who, and where
+    buyer_name: str | None = None
+    buyer_dfsp: str | None = None
 
     def __post_init__(self) -> None:
         if self.amount.minor <= 0:
@@ -168,6 +177,17 @@ class Invoice:
             raise ValueError("an invoice has two different parties")
         if self.state is InvoiceState.PAID and self.approval is None:
             raise ValueError("a paid invoice names the transfer that paid it")
+        remote = (self.buyer_user_number, self.buyer_name, self.buyer_dfsp)
+        if (self.buyer_customer_id is None) != all(part is not None for part in remote):
+            raise ValueError("the buyer is a customer here or one named at another DFSP")
+        if self.buyer_customer_id is None and self.kind is not InvoiceKind.INVOICE:
+            raise ValueError("only an invoice goes to a buyer at another DFSP")
+
+    @property
+    def buyer_elsewhere(self) -> bool:
+        """The buyer is a customer of another DFSP (``buyer_dfsp``), who pays through
+        clearing."""
+        return self.buyer_customer_id is None
 
     def answerable_by(self, customer_id: str) -> Invoice:
         """The invoice, if ``customer_id`` may approve or reject it now."""
@@ -199,10 +219,67 @@ class Invoice:
 
 
 @dataclass(frozen=True)
+class RemoteInvoice:
+    """An invoice a merchant of another DFSP sent to a customer here: its reference
+    there (``merchant_dfsp``, ``merchant_invoice_id``) and what the buyer is shown. The
+    buyer picks the paying account when approving; ``approval`` is the transfer through
+    clearing under way (or that paid it)."""
+
+    id: str  # this DFSP's id for it (what the buyer's menus use)
+    merchant_dfsp: str
+    merchant_invoice_id: str
+    merchant_user_number: str
+    merchant_name: str
+    buyer_customer_id: str
+    amount: Money
+    state: InvoiceState
+    created_at: datetime
+    memo: str = ""
+    approval: str | None = None
+    decided_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.amount.minor <= 0:
+            raise InvalidAmount("the amount must be above zero")
+        if self.state is InvoiceState.PAID and self.approval is None:
+            raise ValueError("a paid invoice names the transfer that paid it")
+
+    @property
+    def kind(self) -> InvoiceKind:
+        return InvoiceKind.INVOICE
+
+    def answerable_by(self, customer_id: str) -> RemoteInvoice:
+        if customer_id != self.buyer_customer_id:
+            raise NotInvoiceBuyer(self.id, customer_id)
+        if self.state is not InvoiceState.PENDING:
+            raise InvoiceNotPending(self.id, self.state)
+        return self
+
+    def approving(self, transfer_id: str) -> RemoteInvoice:
+        if self.state is not InvoiceState.PENDING:
+            raise InvoiceNotPending(self.id, self.state)
+        return replace(self, approval=transfer_id)
+
+    def paid(self, transfer_id: str, at: datetime) -> RemoteInvoice:
+        """Paid by ``transfer_id`` (executed through clearing); again: unchanged."""
+        if self.state is InvoiceState.PAID and self.approval == transfer_id:
+            return self
+        return replace(self, approval=transfer_id)._moved(InvoiceState.PAID, at)
+
+    def rejected(self, at: datetime) -> RemoteInvoice:
+        return self._moved(InvoiceState.REJECTED, at)
+
+    def _moved(self, state: InvoiceState, at: datetime) -> RemoteInvoice:
+        if state not in TRANSITIONS[self.state]:
+            raise InvoiceNotPending(self.id, self.state)
+        return replace(self, state=state, decided_at=at)
+
+
+@dataclass(frozen=True)
 class PendingInvoice:
     """One line of the pending transactions list: the invoice and the other party."""
 
-    invoice: Invoice
+    invoice: Invoice | RemoteInvoice
     other_name: str  # the merchant's name for the buyer, the buyer's for the merchant
 
 

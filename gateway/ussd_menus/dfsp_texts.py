@@ -84,6 +84,15 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
         "Pending transaction from {name} for {amount} plus fee of {fee}. Total transaction"
         " amount: {total} Please enter your PIN to approve or select 2 to reject.\n2. Reject"
     ),
+    "dfsp.pending.detail_invoice_cross": (
+        "Invoice from {name}\nAmount: {amount}\nLocal fee: {fee}\nScheme fee: {scheme_fee}"
+        "\nTotal: {total}\nEnter PIN to approve or 2 to reject\n2. Reject"
+    ),
+    "dfsp.pending.detail_invoice_cross_kept": (
+        "Invoice from {name}\nAmount: {amount}\nLocal fee: {fee}\nScheme fee: {scheme_fee}"
+        "\nTotal: {total}\nReceiver fee: {receiver_fee} (from the amount)"
+        "\nEnter PIN to approve or 2 to reject\n2. Reject"
+    ),
     "dfsp.pending.detail_cash_out": (
         "Cash out at agent {name}: {amount} plus fee of {fee}. Total: {total} Please enter"
         " your PIN to approve or select 2 to reject.\n2. Reject"
@@ -284,6 +293,15 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
     "dfsp.pending.detail_invoice": (
         "Facture de {name} : {amount} plus frais de {fee}. Total : {total}. Entrez votre PIN"
         " pour payer ou 2 pour refuser.\n2. Refuser"
+    ),
+    "dfsp.pending.detail_invoice_cross": (
+        "Facture de {name}\nMontant : {amount}\nFrais : {fee}\nFrais du réseau : {scheme_fee}"
+        "\nTotal : {total}\nPIN pour payer ou 2 pour refuser\n2. Refuser"
+    ),
+    "dfsp.pending.detail_invoice_cross_kept": (
+        "Facture de {name}\nMontant : {amount}\nFrais : {fee}\nFrais du réseau : {scheme_fee}"
+        "\nTotal : {total}\nFrais du destinataire : {receiver_fee} (sur le montant)"
+        "\nPIN pour payer ou 2 pour refuser\n2. Refuser"
     ),
     "dfsp.pending.detail_cash_out": (
         "Retrait chez {name} : {amount} plus frais de {fee}. Total : {total}. Entrez votre"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.carrier import carrier_network
 from tests.e2e.phones import PIN, Phone, dfsp_network, onboard
 from tests.support import asyncio_test
 from tests.unit.simulators.test_control_api import control_api
@@ -169,3 +170,21 @@ async def test_hamim_sends_kani_money_across_dfsps_on_the_web_phone_keypad(
                 f'[data-testid="phone"][data-msisdn="{hamim.msisdn}"][data-state="idle"]'
             ).wait_for()
             assert "aborted" in await sender.get_by_test_id("screen").inner_text()
+
+
+@needs_chromium
+@asyncio_test
+async def test_a_screen_pushed_by_the_network_appears_on_an_idle_web_phone() -> None:
+    async with carrier_network() as carrier, chromium_page() as page:
+        await page.goto(f"http://127.0.0.1:{carrier.sim.control.port}/?phones=256700000741")
+        phone = phone_on(page, "256700000741")
+        await phone.wait_for()
+
+        await carrier.gateways["dfsp1"].push(
+            "256700000741", "Invoice from Amani for 12 USD\n1. Open menu", expect_reply=True
+        )
+        await phone.get_by_test_id("screen").get_by_text("Invoice from Amani").wait_for()
+        assert "push" in await phone.get_by_test_id("log").inner_text()
+        assert await phone.get_attribute("data-state") == "open"
+
+        assert (await press(phone, "1")).startswith("Welcome to ussdloop demo")

@@ -4,8 +4,10 @@
 <last> for 100 USD`` (or a cash-out an agent prepared); picking it shows ``Pending
 transaction from <first> <last> for <amount> plus fee of <fee>. Total transaction
 amount: <total> ...`` with the fee the DFSP quotes for the current account; the PIN
-approves (``Invoice paid!``) and ``2`` rejects. An approval the balance cannot cover is
-refused with the amount available, and the invoice stays pending.
+approves (``Invoice paid!``) and ``2`` rejects. An invoice of a merchant at another DFSP
+shows its fees itemised instead (local fee, scheme fee, and what the merchant's DFSP
+keeps back, if anything), as a send across DFSPs does. An approval the balance cannot
+cover is refused with the amount available, and the invoice stays pending.
 """
 
 from __future__ import annotations
@@ -117,7 +119,12 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             fee=screen_amount(offer.fee),
             total=screen_amount(offer.total),
             transfer_id=ctx.new_id(),
+            variant="",
         )
+        if offer.receiver_dfsp is not None and offer.scheme_fee is not None:
+            chosen.update(scheme_fee=screen_amount(offer.scheme_fee), variant="_cross")
+            if offer.receiver_fee is not None and offer.receiver_fee.minor:
+                chosen.update(receiver_fee=screen_amount(offer.receiver_fee), variant="_cross_kept")
         return "pending.detail"
 
     async def answer(dialogue: Dialogue, text: Any) -> Next:
@@ -152,7 +159,9 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             _list_text("outgoing", "dfsp.pending.none"), options=_outgoing_options, nav=(HOME,)
         ),
         "pending.detail": InputScreen(
-            lambda d: Msg(f"dfsp.pending.detail_{chosen(d)['kind']}", chosen(d)),
+            lambda d: Msg(
+                f"dfsp.pending.detail_{chosen(d)['kind']}{chosen(d).get('variant', '')}", chosen(d)
+            ),
             _valid_pin_or_reject,
             answer,
             nav=HOME_BACK,

@@ -2,8 +2,10 @@
 
 ``To initiate the sale enter the user number of the buyer`` -> ``Destination name:
 <first> <last>`` and the amount -> ``Invoice request sent!``. The merchant enters no PIN
-and never learns the buyer's phone number; the buyer is told at once (an SMS and, where
-the carrier allows, a USSD push) and finds the invoice in Pending transactions.
+and never learns the buyer's phone number; the buyer, at this DFSP or another one
+(``DfspClient.receiver``: through the central directory), is told at once by their own
+DFSP (an SMS and, where the carrier allows, a USSD push) and finds the invoice in
+Pending transactions.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def enter(ctx: MenuContext) -> Handler:
 def screens(ctx: MenuContext) -> dict[str, Screen]:
     async def buyer(dialogue: Dialogue, user_number: Any) -> Next:
         try:
-            person = await ctx.client.customer_by_user_number(user_number)
+            person = await ctx.client.receiver(user_number)
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))
         dialogue.state["sell"] = {
