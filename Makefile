@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser of the web phone's test (Debian's chromium package).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint chromium bench clean
 
@@ -27,9 +29,9 @@ test: lint chromium
 # apt-get is there (as root, or through passwordless sudo). Never fails the target:
 # without Chromium that test is skipped with the reason.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "chromium: no /usr/bin/chromium and no apt-get; the web phone test will be skipped"; \
+		echo "chromium: no $(CHROMIUM) and no apt-get; the web phone test will be skipped"; \
 		exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then as_root=; else as_root="sudo -n"; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
