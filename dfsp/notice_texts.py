@@ -17,7 +17,7 @@ from dfsp.domain.notices import MESSAGE_IDS
 MAX_SMS_CHARS: Final = 160
 MAX_NAME_CHARS: Final = 24  # a longer name is shortened with "." to keep one SMS
 DEFAULT_LANGUAGE: Final = "en"
-NAME_ARGS: Final = frozenset({"receiver", "sender", "merchant", "buyer", "agent"})
+NAME_ARGS: Final = frozenset({"receiver", "sender", "merchant", "buyer", "agent", "payer"})
 
 TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
     "en": {
@@ -34,6 +34,9 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "send_failed": (
             "Your payment of {amount} to {receiver} did not go through. Nothing was taken."
         ),
+        "bulk_invite": (
+            "{payer} wants to pay you {amount}. Dial {short_code} to open an account before {date}."
+        ),
     },
     "fr": {
         "sent": "Vous avez envoyé {amount} à {receiver}. Frais {fee}. Solde {balance}.",
@@ -48,6 +51,10 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "cash_out": "Retrait de {amount} chez l'agent {agent}. Frais {fee}. Solde {balance}.",
         "send_failed": (
             "Votre paiement de {amount} à {receiver} n'a pas abouti. Rien n'a été prélevé."
+        ),
+        "bulk_invite": (
+            "{payer} veut vous payer {amount}. Composez {short_code} pour ouvrir un compte"
+            " avant le {date}."
         ),
     },
 }

@@ -34,8 +34,8 @@ from twisted.logger import Logger
 
 from dfsp import notification_store as outbox
 from dfsp.domain.customers import Customer, UnknownCustomer
-from dfsp.domain.notices import Notice
-from dfsp.notice_texts import RenderError, render_notice
+from dfsp.domain.notices import MSISDN_READER, Notice
+from dfsp.notice_texts import DEFAULT_LANGUAGE, RenderError, render_notice
 from dfsp.notification_store import NoticeRow, OutboxState
 from dfsp.store import READ_ONLY
 
@@ -218,15 +218,15 @@ class Notifications:
 
     async def _deliver(self, row: NoticeRow) -> None:
         try:
-            customer = await self._customers.customer(row.customer_id)
+            msisdn, language = await self._reader(row.customer_id)
             text = render_notice(
-                row.message, row.args, language=customer.language, short_code=self.short_code
+                row.message, row.args, language=language, short_code=self.short_code
             )
         except (UnknownCustomer, RenderError) as error:
             await self._drop(row, f"{type(error).__name__}: {error}")
             return
         try:
-            await self._send("/notify/sms", customer.msisdn, text)
+            await self._send("/notify/sms", msisdn, text)
         except GatewayRefused as error:
             if error.permanent:
                 await self._drop(row, str(error))
@@ -237,7 +237,7 @@ class Notifications:
             await self._retry_later(row, f"{type(error).__name__}: {error}")
             return
         if row.push:
-            await self._push(row, customer.msisdn, text)
+            await self._push(row, msisdn, text)
         await self._finish(row, OutboxState.DELIVERED, None)
         self.counters.delivered += 1
         _log.info(
@@ -246,6 +246,14 @@ class Notifications:
             customer_id=row.customer_id,
             message=row.message,
         )
+
+    async def _reader(self, reader: str) -> tuple[str, str]:
+        """The MSISDN and language of a notice's reader: a customer, or a phone that is
+        not a customer yet (``dfsp.domain.notices.to_msisdn``: a bulk invite)."""
+        if reader.startswith(MSISDN_READER):
+            return reader.removeprefix(MSISDN_READER), DEFAULT_LANGUAGE
+        customer = await self._customers.customer(reader)
+        return customer.msisdn, customer.language
 
     async def _push(self, row: NoticeRow, msisdn: str, text: str) -> None:
         try:

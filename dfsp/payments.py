@@ -183,6 +183,12 @@ class Payments:
         returns the first result (it never pays twice)."""
         await self._require_forensic()
         await self._confirm(quote, pin)
+        return await self.send_authorised(quote, transfer_id)
+
+    async def send_authorised(self, quote: SendQuote, transfer_id: str) -> SendResult:
+        """``send`` without a PIN, for a payment its payer authorised beforehand: a row of
+        a bulk batch its checker approved with their PIN (``dfsp.bulk``). Pass a fresh
+        quote. The limits apply; a bulk payee is told, its payer is not (per row)."""
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
         async with self._sender_lock(quote.sender_customer_id):
@@ -195,7 +201,10 @@ class Payments:
                 memo=_memo(quote),
             )
         if transfer.state is TransferState.EXECUTED and self._notices is not None:
-            await self._notices.post(await self.notices_of(quote, transfer.id))
+            notices = await self.notices_of(quote, transfer.id)
+            if quote.quote.kind is TransactionType.BULK:  # the payer has the batch's report
+                notices = [n for n in notices if n.customer_id != quote.sender_customer_id]
+            await self._notices.post(notices)
         return SendResult(transfer.state, transfer.id, quote.receiver_name, quote.amount, quote.fee)
 
     async def hold(

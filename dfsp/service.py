@@ -45,6 +45,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central.client import CentralError
 from central.directory.client import DirectoryClient
 from dfsp.api import dfsp_app
+from dfsp.api_bulk import BulkRoutes
+from dfsp.bulk import BulkSettings
+from dfsp.bulk_runner import BulkRunner, build_bulk
 from dfsp.cash import Cash
 from dfsp.customer_store import LocalUserNumbers
 from dfsp.customers import Customers
@@ -142,6 +145,7 @@ class DfspService:
         self._http: aiohttp.ClientSession | None = None
         self.forensic: DfspForensic | None = None
         self._announce: asyncio.Task[None] | None = None
+        self.bulk: BulkRunner | None = None  # bulk payments (``bulk.bulk``) and their runner
 
     @property
     def port(self) -> int:
@@ -258,6 +262,19 @@ class DfspService:
             cash = Cash(customers, payments, invoices)
             metrics = DfspMetrics(sessions, extra=lambda: self._counters(notifications))
             app = dfsp_app(customers, payments, invoices, cash, metrics, interledger=interledger)
+            # --- bulk payments (dfsp.bulk, dfsp.bulk_runner): routes, runner started below
+            bulk = build_bulk(
+                sessions,
+                customers,
+                payments,
+                ledger,
+                notifications,
+                currency=currency,
+                short_code=f"*{self.settings.short_code}#",
+                settings=BulkSettings.from_toml(self.settings.bulk, f"dfsps.{self.name}.bulk"),
+                clock=_now,
+            )
+            BulkRoutes(bulk.bulk).add_to(app)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
@@ -278,6 +295,8 @@ class DfspService:
         self.forensic = forensic
         forensic.start()
         notifications.start()
+        self.bulk = bulk  # bulk payments: paid by its runner from now on
+        bulk.start()
         self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
         self.interledger = interledger
@@ -292,6 +311,7 @@ class DfspService:
         runner, self._runner = self._runner, None
         engine, self._engine = self._engine, None
         notifications, self.notifications = self.notifications, None
+        bulk, self.bulk = self.bulk, None
         sweep, self._sweep = self._sweep, None
         announce, self._announce = self._announce, None
         interledger, self.interledger = self.interledger, None
@@ -309,6 +329,8 @@ class DfspService:
                 await interledger.connector.stop()
             if forensic is not None:
                 await forensic.stop()
+            if bulk is not None:
+                await bulk.stop()
             if notifications is not None:
                 await notifications.stop()
             if runner is not None:

@@ -115,6 +115,9 @@ class DfspSettings:
     # dfsp.domain.tiers). The DFSP service checks both when it is built.
     fees: dict[str, Any] = field(default_factory=dict)
     tiers: tuple[Any, ...] = ()
+    # Bulk payments (``[dfsps.X.bulk]``, see dfsp.bulk.BulkSettings): rows_per_second,
+    # retry_seconds, default_hours, makers and checkers (user numbers given the roles).
+    bulk: dict[str, Any] = field(default_factory=dict)
     # The credentials the switch operator issued for this DFSP at the centre. Empty: in
     # one process (``ussdloop up``) the DFSP is registered at first start and they are
     # kept in <network.data_dir>/<dfsp name>.central.json.

@@ -18,7 +18,12 @@ e.g. ``"10 USD"``, as ``ussdloop.money.Money.screen_text`` writes it):
 - ``cash_in``: ``amount``, ``agent`` (name), ``balance`` (to the customer);
 - ``cash_out``: ``amount``, ``fee``, ``agent`` (name), ``balance`` (to the customer);
 - ``send_failed``: ``amount``, ``receiver`` (name): a payment through the centre that
-  did not go through (the held funds are back).
+  did not go through (the held funds are back);
+- ``bulk_invite``: ``payer`` (name), ``amount``, ``date`` (the last day to open an
+  account): to a phone that is no customer yet (``to_msisdn``), paid by a bulk batch.
+
+A notice to a phone that is not a customer's (only ``bulk_invite``) names it as
+``to_msisdn(msisdn)`` in place of the customer id, and is written in English.
 """
 
 from __future__ import annotations
@@ -37,8 +42,15 @@ MESSAGE_IDS: Final = frozenset(
         "cash_in",
         "cash_out",
         "send_failed",
+        "bulk_invite",
     }
 )
+MSISDN_READER: Final = "msisdn:"  # the prefix of a reader that is a phone, not a customer
+
+
+def to_msisdn(msisdn: str) -> str:
+    """The reader of a notice to a phone that is not a customer yet (E.164 digits)."""
+    return MSISDN_READER + msisdn
 
 
 @dataclass(frozen=True)
