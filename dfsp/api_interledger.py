@@ -76,7 +76,7 @@ class InterledgerRoutes:
         if invoice_id:
             if self._invoices is None:
                 raise BadRequest("this DFSP takes no payments of invoices")
-            await self._invoices.payable(invoice_id, user_number, amount, payer_dfsp)
+            await self._invoices.sent.payable(invoice_id, user_number, amount, payer_dfsp)
         issued = await self._interledger.issue(
             transfer_id=_id(body, "transferId"),
             user_number=user_number,
@@ -110,7 +110,7 @@ class InterledgerRoutes:
     async def invoice_rejection(self, request: web.Request) -> web.Response:
         assert self._invoices is not None
         body = await read_json_object(request, self._max_body)
-        invoice = await self._invoices.rejected_by_buyer(
+        invoice = await self._invoices.sent.rejected_by_buyer(
             request.match_info["invoice_id"][:MAX_INVOICE_ID_CHARS],
             string_field(body, "buyerDfsp", MAX_DFSP_CHARS),
         )

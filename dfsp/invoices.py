@@ -166,7 +166,7 @@ class Invoices:
             raise CurrencyMismatch(account.id, amount.currency, account.currency)
         buyer = await self._buyer(buyer_user_number)
         if buyer is None and kind is InvoiceKind.INVOICE and self.across is not None:
-            return await self.across.create(payee, account.id, buyer_user_number, amount)
+            return await self.across.sent.create(payee, account.id, buyer_user_number, amount)
         invoice = Invoice(
             id=self._new_id(),
             kind=kind,

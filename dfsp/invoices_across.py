@@ -1,23 +1,16 @@
-"""Invoices between a merchant here and a buyer at another DFSP (SPEC section 3
-"Pending transactions"; REFERENCE 1.5(c)), both sides.
+"""Invoices of merchants at other DFSPs to customers here, the buyer's DFSP's side (SPEC
+section 3 "Pending transactions"; REFERENCE 1.5(c)); ``sent`` (``dfsp.invoices_sent_across``)
+is the merchant's side, for invoices of merchants here to buyers elsewhere.
 
-Merchant's DFSP: the invoice lives here, tied to the merchant's account, its buyer named
-by user number, name and DFSP (from the central directory). The buyer's DFSP is told
-(``Interledger.send_invoice``); while it cannot be reached the invoice stays ``untold``
-and ``retry`` tells it later (``buyer_told``: an outbox, nothing is lost). A buyer who is
-no longer anywhere gets the invoice rejected. The buyer's DFSP may say the buyer refused
-(``rejected_by_buyer``); a payment request for the invoice is checked (``payable``); the
-credit's commit marks it paid and the merchant gets ``invoice_paid`` (``credited``).
-
-Buyer's DFSP: the reference is kept in ``remote_invoices`` (``receive``, idempotent on
-the merchant's DFSP and invoice id) and the buyer told (``invoice_received``, pushed). The
-buyer picks the paying account; the quote is a cross-DFSP invoice payment (this DFSP's
-sender fee, the scheme fee, the merchant DFSP's receiver fee) and the approval pays it
-through clearing (``Payments.send_for_invoice``) with the merchant's invoice id. Too
-little money: refused at the hold, the invoice stays pending. One approval at a time per
+The reference is kept in ``remote_invoices`` (``receive``, idempotent on the merchant's
+DFSP and invoice id) and the buyer told (``invoice_received``, pushed). The buyer picks
+the paying account; the quote is a cross-DFSP invoice payment (this DFSP's sender fee,
+the scheme fee, the merchant DFSP's receiver fee) and the approval pays it through
+clearing (``Payments.send_for_invoice``) with the merchant's invoice id. Too little
+money: refused at the hold, the invoice stays pending. One approval at a time per
 invoice (a lock; ``approval`` records the transfer, and a live one makes another give
-way); a payment decided later marks it paid (``debited``). A rejection is kept, then sent
-to the merchant's DFSP (``merchant_told``, retried like the notices).
+way); a payment decided later marks it paid (``debited``). A rejection is kept, then
+sent to the merchant's DFSP (``merchant_told``, retried by ``retry`` while it is away).
 """
 
 from __future__ import annotations
@@ -40,9 +33,7 @@ from dfsp.domain.customers import Customer
 from dfsp.domain.fees import TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier
 from dfsp.domain.invoices import (
-    Invoice,
     InvoiceBeingPaid,
-    InvoiceKind,
     InvoiceNotPending,
     InvoiceState,
     NotInvoiceBuyer,
@@ -52,16 +43,17 @@ from dfsp.domain.invoices import (
     UnknownInvoice,
 )
 from dfsp.domain.notices import Notice, NoticeSink
-from dfsp.domain.payments import RemoteReceiver, SendQuote, SendResult, UnknownReceiver
+from dfsp.domain.payments import SendQuote, SendResult, UnknownReceiver
 from dfsp.domain.pins import Pin
 from dfsp.domain.transfers import CurrencyMismatch, TransferState, UnknownTransfer
 from dfsp.interledger import ClearingUnavailable, Interledger
+from dfsp.invoices_sent_across import InvoicesSentAcross
 from dfsp.ledger import Ledger
 from dfsp.payments import Payments
 from dfsp.store import READ_ONLY
 from ussdloop.money import Money
 
-MAX_RETRIED: Final = 16  # untold notices and rejections retried per round
+MAX_RETRIED: Final = 16  # untold rejections retried per round
 MAX_PENDING_LISTED: Final = 32
 INVOICE_LOCKS: Final = 64  # approvals and rejections of invoices sharing a lock queue
 MAX_MEMO_CHARS: Final = 160
@@ -92,93 +84,15 @@ class InvoicesAcross:
         self._notices = notices
         self._new_id = new_id
         self._locks = [asyncio.Lock() for _ in range(INVOICE_LOCKS)]
-
-    # --- merchant side ------------------------------------------------------------------
-
-    async def create(
-        self, merchant: Customer, account_id: str, buyer_user_number: str, amount: Money
-    ) -> Invoice:
-        """An invoice to a customer of another DFSP, whose DFSP is told (now or later)."""
-        try:
-            buyer = await self._interledger.remote_receiver(buyer_user_number)
-        except UnknownReceiver:
-            raise UnknownBuyer(buyer_user_number) from None
-        invoice = Invoice(
-            id=self._new_id(),
-            kind=InvoiceKind.INVOICE,
-            payee_customer_id=merchant.id,
-            payee_account_id=account_id,
-            buyer_customer_id=None,
-            amount=amount,
-            state=InvoiceState.PENDING,
-            created_at=self._clock(),
-            buyer_user_number=buyer.user_number,
-            buyer_name=buyer.name,
-            buyer_dfsp=buyer.dfsp,
+        self.sent = InvoicesSentAcross(  # invoices of merchants here to buyers elsewhere
+            sessions, customers, interledger, clock=clock, notices=notices, new_id=new_id
         )
-        async with self._sessions.begin() as session:
-            session.add(store.new_row(invoice))
-        _log.info(
-            "invoice_created invoice_id={invoice_id} buyer_dfsp={dfsp}",
-            invoice_id=invoice.id,
-            dfsp=buyer.dfsp,
-        )
-        await self._tell_buyer(invoice, merchant, buyer)
-        return invoice
 
-    async def rejected_by_buyer(self, invoice_id: str, buyer_dfsp: str) -> Invoice:
-        """The buyer's DFSP says the buyer refused: the merchant is told (again: no change)."""
-        async with self._sessions.begin() as session:
-            row = await store.find_invoice(session, invoice_id, lock=True)
-            invoice = None if row is None else store.invoice_value(row)
-            if row is None or invoice is None or invoice.buyer_dfsp != buyer_dfsp:
-                raise UnknownInvoice(invoice_id)
-            if invoice.state is InvoiceState.REJECTED:
-                return invoice
-            invoice = invoice.rejected(self._clock())  # InvoiceNotPending once paid
-            store.save(row, invoice)
-        _log.info("invoice_rejected invoice_id={invoice_id}", invoice_id=invoice_id)
-        await self._post(self._merchant_notice(invoice, "rejected"))
-        return invoice
-
-    async def payable(self, invoice_id: str, user_number: str, amount: Money, payer: str) -> None:
-        """A payment request of ``payer`` (a DFSP) for the invoice matches it and it is
-        still pending (``UnknownInvoice`` / ``InvoiceNotPending`` otherwise)."""
-        async with self._reading() as session:
-            row = await store.find_invoice(session, invoice_id)
-            invoice = None if row is None else store.invoice_value(row)
-        if invoice is None or invoice.buyer_dfsp != payer or invoice.amount != amount:
-            raise UnknownInvoice(invoice_id)
-        merchant = await self._customers.customer(invoice.payee_customer_id)
-        if str(merchant.user_number) != user_number:
-            raise UnknownInvoice(invoice_id)
-        if invoice.state is not InvoiceState.PENDING:
-            raise InvoiceNotPending(invoice_id, invoice.state)
+    # --- merchant side: ``sent`` ----------------------------------------------------------
 
     async def credited(self, invoice_id: str, transfer_id: str) -> Notice | None:
-        """The credit of ``transfer_id`` committed here paid the invoice; the merchant's
-        ``invoice_paid`` (None: not an invoice here, or already decided otherwise)."""
-        async with self._sessions.begin() as session:
-            row = await store.find_invoice(session, invoice_id, lock=True)
-            if row is None or not store.invoice_value(row).buyer_elsewhere:
-                return None
-            invoice = store.invoice_value(row)
-            if invoice.state is InvoiceState.PENDING:
-                invoice = invoice.approving(transfer_id).paid(transfer_id, self._clock())
-                store.save(row, invoice)
-                _log.info(
-                    "invoice_paid invoice_id={invoice_id} transfer_id={transfer_id}",
-                    invoice_id=invoice_id,
-                    transfer_id=transfer_id,
-                )
-            elif invoice.approval != transfer_id:
-                _log.warn(
-                    "invoice_paid_after_decision invoice_id={invoice_id} state={state}",
-                    invoice_id=invoice_id,
-                    state=invoice.state,
-                )
-                return None  # the money arrived all the same: the merchant hears "received"
-        return self._merchant_notice(invoice, "paid")
+        """Merchant side (``InvoiceHooks``): ``InvoicesSentAcross.credited``."""
+        return await self.sent.credited(invoice_id, transfer_id)
 
     # --- buyer side ---------------------------------------------------------------------
 
@@ -317,50 +231,14 @@ class InvoicesAcross:
     # --- both sides: what could not be told yet ----------------------------------------
 
     async def retry(self) -> None:
-        """Tell the other DFSPs what they could not be told before (a bounded batch)."""
+        """Tell the other DFSPs what they could not be told before (bounded batches)."""
+        await self.sent.retry()
         async with self._reading() as session:
-            invoices = await store.untold_invoices(session, MAX_RETRIED)
             rejections = await store.untold_rejections(session, MAX_RETRIED)
-        for invoice in invoices:
-            merchant = await self._customers.customer(invoice.payee_customer_id)
-            await self._tell_buyer(invoice, merchant, None)
         for rejection in rejections:
             await self._tell_merchant(rejection)
 
     # --- helpers ------------------------------------------------------------------------
-
-    async def _tell_buyer(
-        self, invoice: Invoice, merchant: Customer, buyer: RemoteReceiver | None
-    ) -> None:
-        """Tell the buyer's DFSP; a buyer no longer anywhere rejects the invoice."""
-        assert invoice.buyer_user_number is not None and invoice.buyer_dfsp is not None
-        name = _name(merchant)
-        try:
-            if buyer is None:
-                buyer = await self._interledger.remote_receiver(invoice.buyer_user_number)
-            await self._interledger.send_invoice(
-                buyer,
-                invoice_id=invoice.id,
-                merchant_name=name,
-                merchant_user_number=str(merchant.user_number),
-                amount=invoice.amount,
-                memo=f"Invoice from {name} for {_text(invoice.amount)}",
-            )
-        except UnknownReceiver:
-            _log.warn("invoice_buyer_gone invoice_id={invoice_id}", invoice_id=invoice.id)
-            async with self._sessions.begin() as session:
-                await store.mark_buyer_told(session, invoice.id)
-            await self.rejected_by_buyer(invoice.id, invoice.buyer_dfsp)
-            return
-        except ClearingUnavailable as error:
-            _log.info(
-                "invoice_notice_retry invoice_id={invoice_id} error={error}",
-                invoice_id=invoice.id,
-                error=str(error),
-            )
-            return
-        async with self._sessions.begin() as session:
-            await store.mark_buyer_told(session, invoice.id)
 
     async def _tell_merchant(self, invoice: RemoteInvoice) -> None:
         try:
@@ -416,15 +294,6 @@ class InvoicesAcross:
         if quote.remote is None or quote.remote.dfsp != invoice.merchant_dfsp:
             raise UnknownReceiver(invoice.merchant_user_number)  # the merchant moved
         return quote
-
-    def _merchant_notice(self, invoice: Invoice, outcome: str) -> Notice:
-        args = {
-            "amount": _text(invoice.amount),
-            "buyer": str(invoice.buyer_name),
-            "reference": invoice.id,
-        }
-        key = f"invoice:{invoice.id}:{outcome}"
-        return Notice(key, invoice.payee_customer_id, f"invoice_{outcome}", args)
 
     async def _customer(self, user_number: str) -> Customer:
         try:

@@ -126,7 +126,7 @@ async def test_an_invoice_from_another_dfsp_is_kept_once_and_its_buyer_told(
             net.shop.merchant.id, net.shop.shop_account, str(net.shop.buyer.user_number), usd("3")
         )
         incoming = await net.invoices.incoming(net.shop.buyer.id)
-        assert [p.invoice.id for p in incoming][0] == local.id
+        assert incoming[0].invoice.id == local.id
         assert {p.invoice.id for p in incoming} == {local.id, first.id, other.id}
         assert {p.other_name for p in incoming} == {"Mary Shop", "Shop One"}
 
@@ -229,7 +229,7 @@ async def test_a_payment_request_must_match_the_invoice_and_its_credit_pays_it(
             shop.merchant.id, shop.shop_account, "44556677", usd("25")
         )
         merchant_number = str(shop.merchant.user_number)
-        await net.across.payable(invoice.id, merchant_number, usd("25"), "dfsp2")
+        await net.across.sent.payable(invoice.id, merchant_number, usd("25"), "dfsp2")
         for wrong in (
             (invoice.id, merchant_number, usd("24"), "dfsp2"),
             (invoice.id, merchant_number, usd("25"), "dfsp3"),
@@ -237,7 +237,7 @@ async def test_a_payment_request_must_match_the_invoice_and_its_credit_pays_it(
             ("nothing", merchant_number, usd("25"), "dfsp2"),
         ):
             with pytest.raises(UnknownInvoice):
-                await net.across.payable(*wrong)
+                await net.across.sent.payable(*wrong)
 
         paid = await net.across.credited(invoice.id, "transfer-1")
         assert paid is not None and paid.message == "invoice_paid"
@@ -246,7 +246,7 @@ async def test_a_payment_request_must_match_the_invoice_and_its_credit_pays_it(
         assert await net.across.credited(invoice.id, "transfer-1") == paid  # a repeat
         assert await net.across.credited(invoice.id, "transfer-2") is None  # not this one
         with pytest.raises(InvoiceNotPending):
-            await net.across.payable(invoice.id, merchant_number, usd("25"), "dfsp2")
+            await net.across.sent.payable(invoice.id, merchant_number, usd("25"), "dfsp2")
         assert await net.invoices.outgoing(shop.merchant.id) == []
 
 
@@ -260,10 +260,10 @@ async def test_the_buyers_dfsp_says_the_buyer_refused_and_the_merchant_is_told(
             shop.merchant.id, shop.shop_account, "44556677", usd("25")
         )
         with pytest.raises(UnknownInvoice):
-            await net.across.rejected_by_buyer(invoice.id, "dfsp3")  # not theirs
-        rejected = await net.across.rejected_by_buyer(invoice.id, "dfsp2")
+            await net.across.sent.rejected_by_buyer(invoice.id, "dfsp3")  # not theirs
+        rejected = await net.across.sent.rejected_by_buyer(invoice.id, "dfsp2")
         assert rejected.state is InvoiceState.REJECTED
-        assert await net.across.rejected_by_buyer(invoice.id, "dfsp2") == rejected
+        assert await net.across.sent.rejected_by_buyer(invoice.id, "dfsp2") == rejected
         told = shop.notices.by_key[f"invoice:{invoice.id}:rejected"]
         assert told.customer_id == shop.merchant.id and told.message == "invoice_rejected"
         assert told.args["buyer"] == "Venya Ndoro"
