@@ -17,8 +17,9 @@ committed once the centre has executed, released if it expired or was rejected.
 
 Notifications come over the centre's WebSocket; after a reconnect (and at start) the
 connector pulls what it missed after its last cursor and reconciles every transfer its
-ledger still holds in flight with the centre's state, so after any crash or outage the
-three ledgers end in the same state.
+ledger still holds in flight with the centre's state, then opens the socket after its
+cursor (what was written meanwhile comes on the socket), so after any crash or outage
+the three ledgers end in the same state.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 import aiohttp
-from central.ledger.client import CentralTransfer, LedgerClient, Notification, TransferRequest
 
 from central.client import CentralError
+from central.ledger.client import CentralTransfer, LedgerClient, Notification, TransferRequest
 from clearing.ilp.conditions import condition_for
 from clearing.payment_requests import PaymentDetails, PaymentRequestError, PaymentRequests
 from ussdloop.money import Money
@@ -88,7 +89,9 @@ class LocalLedger(Protocol):
 
     async def commit(self, transfer_id: str) -> None: ...
 
-    async def release(self, transfer_id: str, reason: str) -> None: ...
+    async def release(self, transfer_id: str, reason: str) -> bool:
+        """Release the hold (if still prepared); False when this ledger never held the
+        transfer (a payee refused before its credit was held)."""
 
     async def in_flight(self) -> list[str]:
         """Ids of the clearing transfers still prepared in this ledger."""
@@ -227,8 +230,8 @@ class Connector:
         elif transfer.payee == self.dfsp:
             if transfer.state == EXECUTED:
                 await self._local.commit(transfer.id)
-            else:
-                await self._local.release(transfer.id, transfer.reason or transfer.state)
+            elif not await self._local.release(transfer.id, transfer.reason or transfer.state):
+                return  # refused before anything was held here: no one to tell
             await self._told(transfer.id, transfer.state)
 
     async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
@@ -299,7 +302,10 @@ class Connector:
         while True:
             try:
                 await self.reconcile()
-                async for notification in self._central.subscribe():
+                # After the cursor, not after the latest: a notification written between
+                # the pull and the socket's opening is sent on the socket.
+                after = await self._local.load_cursor()
+                async for notification in self._central.subscribe(after=after):
                     self.connected.set()
                     await self._handle(notification)
             except asyncio.CancelledError:

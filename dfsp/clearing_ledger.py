@@ -128,13 +128,14 @@ class ClearingLedger:
         if transfer.state is TransferState.PREPARED:
             await self._ledger.execute(transfer_id)
 
-    async def release(self, transfer_id: str, reason: str) -> None:
+    async def release(self, transfer_id: str, reason: str) -> bool:
         try:
             transfer = await self._ledger.transfer(transfer_id)
         except UnknownTransfer:
-            return  # nothing was held here (refused before the hold)
+            return False  # nothing was held here (refused before the hold)
         if transfer.state is TransferState.PREPARED:
             await self._ledger.reject(transfer_id, reason)
+        return True
 
     async def in_flight(self) -> list[str]:
         query = select(store.TransferRow.id, store.TransferRow.memo).where(

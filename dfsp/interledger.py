@@ -31,7 +31,7 @@ from central.client import CentralError, CentralHttp
 from central.directory.client import DirectoryClient
 from central.ledger.client import LedgerClient
 from central.rules.client import RulesClient
-from clearing.connector import CentralRefused, Connector, Outgoing
+from clearing.connector import OUTCOME_WAIT, CentralRefused, Connector, Outgoing
 from clearing.ilp.addresses import dfsp_account_address
 from clearing.payment_requests import PaymentDetails, PaymentRequest, PaymentRequests
 from clearing.peers import PeerClient, PeerRefused, endpoint_of
@@ -420,6 +420,8 @@ async def build_interledger(
     *,
     fee_account: str,
     clock: Clock,
+    payment_window: timedelta = PAYMENT_WINDOW,
+    outcome_wait: float = OUTCOME_WAIT,
 ) -> Interledger:
     """The DFSP's clearing parts on its database and the centre's API (not started:
     ``Interledger.connector.start()`` once the DFSP's API answers)."""
@@ -441,6 +443,7 @@ async def build_interledger(
         local,
         requests,
         clock,
+        outcome_wait=outcome_wait,
         on_final=clearing_notices,
     )
     interledger = Interledger(
@@ -455,6 +458,7 @@ async def build_interledger(
         RulesClient(central),
         PeerClient(http),
         clock,
+        payment_window=payment_window,
     )
     interledger.clearing_notices = clearing_notices
     return interledger

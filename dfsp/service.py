@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import aiohttp
@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.client import CentralError
 from central.directory.client import DirectoryClient
+from clearing.connector import OUTCOME_WAIT
 from dfsp.api import dfsp_app
 from dfsp.api_bulk import BulkRoutes
 from dfsp.bulk import BulkSettings
@@ -59,6 +60,7 @@ from dfsp.domain.transfers import AccountKind
 from dfsp.forensic import DfspForensic, rules_record
 from dfsp.forensic_events import ForensicCustomers, ForensicInvoices, ForensicLedger
 from dfsp.interledger import (
+    PAYMENT_WINDOW,
     CentralLink,
     DirectoryUserNumbers,
     Interledger,
@@ -113,6 +115,8 @@ class DfspService:
         gateway_url: str | None = None,
         central: CentralLink | None = None,
         expire_every: float = EXPIRE_EVERY,
+        payment_window: timedelta = PAYMENT_WINDOW,  # a payment request's central expiry
+        outcome_wait: float = OUTCOME_WAIT,  # seconds a send waits for the central outcome
     ) -> None:
         if expire_every <= 0:
             raise ValueError("expire_every must be above zero seconds")
@@ -124,6 +128,7 @@ class DfspService:
         self.opening_balance = opening_balance
         self.gateway_url = gateway_url or listener_url(settings.gateway.ussd_http)
         self.expire_every = expire_every
+        self.payment_window, self.outcome_wait = payment_window, outcome_wait
         # Checked now, so a mistake in them is named before anything starts.
         self.fees = FeeTable.from_toml(settings.fees, settings.currency, f"dfsps.{name}.fees")
         self.tiers = TierTable.from_toml(
@@ -235,6 +240,8 @@ class DfspService:
                     notifications,
                     fee_account=FEE_ACCOUNT,
                     clock=_now,
+                    payment_window=self.payment_window,
+                    outcome_wait=self.outcome_wait,
                 )
             payments = Payments(
                 sessions,

@@ -143,13 +143,19 @@ class LedgerClient:
         currency = await self.currency()
         return [_notification(item, currency) for item in answer["notifications"]]
 
-    async def subscribe(self) -> AsyncIterator[Notification]:
+    async def subscribe(self, after: int | None = None) -> AsyncIterator[Notification]:
         """The notifications as they happen, each at most once, until the connection
-        ends (then reconnect, and pull the missed ones with ``notifications_after``)."""
+        ends (then reconnect, and pull the missed ones with ``notifications_after``);
+        ``after``: start after that number (the caller's cursor), not after the latest."""
         currency = await self.currency()
         url = self._http.base_url + "/notifications/ws"
+        params = {} if after is None else {"after": str(after)}
         async with self._http.session.ws_connect(
-            url, headers=self._http.headers, max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30.0
+            url,
+            headers=self._http.headers,
+            params=params,
+            max_msg_size=MAX_MESSAGE_BYTES,
+            heartbeat=30.0,
         ) as socket:
             async for message in socket:
                 if message.type is not aiohttp.WSMsgType.TEXT:
