@@ -45,6 +45,7 @@ FULFIL_MARGIN: Final = timedelta(seconds=1)  # the payee fulfils only with this 
 OUTCOME_WAIT: Final = 7.0  # seconds the payer's request waits for the final state
 RETRY_DELAY: Final = 0.25  # seconds between attempts to reach the centre
 RECONNECT_DELAY: Final = 0.5
+MAX_RECHECKS: Final = 20  # looks at a payment held here but unknown at the centre
 PULL_LIMIT: Final = 200
 PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
 FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
@@ -127,6 +128,7 @@ class Connector:
         self._on_final = on_final  # (transfer id, final state): e.g. tell the customers
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._rechecks: dict[str, asyncio.Task[None]] = {}  # payments unknown at the centre
         self.connected = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -136,9 +138,11 @@ class Connector:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        tasks = [*self._rechecks.values(), *([task] if task is not None else [])]
+        self._rechecks.clear()
+        for each in tasks:
+            each.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- payer side --------------------------------------------------------------------
 
@@ -327,16 +331,45 @@ class Connector:
                 break
             cursor = missed[-1].seq
         for transfer_id in await self._local.in_flight():
-            transfer = await self._lookup(transfer_id)  # unreachable: try again later
-            if transfer is not None:
-                await self._settle(transfer)
-            elif await self._past_deadline(transfer_id):
-                # The centre refuses prepares past their expiry: it never will have it.
-                await self._finish_payer(transfer_id, EXPIRED, "never prepared at the centre")
+            await self._reconcile_one(transfer_id)  # unreachable: try again later
 
-    async def _past_deadline(self, transfer_id: str) -> bool:
+    async def _reconcile_one(self, transfer_id: str, *, schedule: bool = True) -> bool:
+        """Settle by the centre's state; False while a payment held here is unknown at
+        the centre before its deadline (then, with ``schedule``, looked at again later)."""
+        transfer = await self._lookup(transfer_id)
+        if transfer is not None:
+            await self._settle(transfer)
+            return True
         deadline = await self._local.deadline(transfer_id)
-        return deadline is not None and self._clock() >= deadline
+        if deadline is None:
+            return True
+        if self._clock() >= deadline:
+            # The centre refuses prepares past their expiry: it never will have it.
+            await self._finish_payer(transfer_id, EXPIRED, "never prepared at the centre")
+            return True
+        if schedule and transfer_id not in self._rechecks:
+            # Held here, not (yet) at the centre, and perhaps no send of this process
+            # prepares it (held before a restart): look again once its deadline passed.
+            delay = (deadline - self._clock()).total_seconds() + RETRY_DELAY
+            self._rechecks[transfer_id] = asyncio.ensure_future(self._recheck(transfer_id, delay))
+        return False
+
+    async def _recheck(self, transfer_id: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            for _ in range(MAX_RECHECKS):
+                try:
+                    if await self._reconcile_one(transfer_id, schedule=False):
+                        return
+                except Exception as error:  # the centre is away
+                    log.info(
+                        "event=clearing_recheck_failed transfer_id=%s error=%r", transfer_id, error
+                    )
+                await asyncio.sleep(RECONNECT_DELAY)
+            # Still undecided: the reconcile after the next reconnect decides.
+        finally:
+            if self._rechecks.get(transfer_id) is asyncio.current_task():
+                del self._rechecks[transfer_id]
 
     async def _handle(self, notification: Notification) -> None:
         try:

@@ -291,6 +291,40 @@ async def test_a_payer_dfsp_restarted_after_the_centre_executed_commits_its_hold
 
 
 @asyncio_test
+async def test_a_payer_dfsp_restarted_before_its_prepare_left_releases_after_the_expiry(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(a) Timeout at the payer, across a restart: the payer's DFSP held the funds and
+    stopped before its prepare reached the centre, and is back before the expiry."""
+    async with clearing_network(tmp_path, database, window=timedelta(seconds=2)) as network:
+        hamim, kani = await parties(network)
+        payments = network.payer.service.payments
+        assert payments is not None
+        quote = await payments.quote_send(
+            hamim.customer_id, str(hamim.primary_account_id), kani.user_number, usd("25")
+        )
+        client = central_client(network, "dfsp1")
+        preparing = asyncio.Event()
+
+        async def never_arrives(*args: Any) -> Any:
+            preparing.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(client, "prepare", never_arrives)
+        transfer_id = str(uuid.uuid4())
+        sending = asyncio.ensure_future(payments.send(quote, PIN, transfer_id))
+        await preparing.wait()
+        sending.cancel()  # the payer's DFSP stops with the funds held, nothing prepared
+        await asyncio.gather(sending, return_exceptions=True)
+        await network.payer.stop()
+        await network.payer.start()  # before the expiry: the centre does not know it yet
+        assert await network.payer.state_of(transfer_id) == PREPARED
+        await until(lambda: "send_failed" in network.payer.told(hamim), timeout=5.0)
+        await network.assert_agree({transfer_id: (REJECTED, None, None)})
+        assert await network.payer.balance(hamim) == usd("1000")
+
+
+@asyncio_test
 async def test_a_payee_dfsp_that_reconnects_fulfils_what_it_pulls(
     tmp_path: Path, database: Database
 ) -> None:
