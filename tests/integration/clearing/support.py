@@ -132,12 +132,15 @@ class Network:
         return self.dfsps[PAYEE]
 
     @property
-    def operator(self) -> LedgerClient:
+    def operator_http(self) -> CentralHttp:
         settings = self.central.settings
-        http = CentralHttp(
+        return CentralHttp(
             self.central.base_url, self.http, settings.operator_key, settings.operator_secret
         )
-        return LedgerClient(http)
+
+    @property
+    def operator(self) -> LedgerClient:
+        return LedgerClient(self.operator_http)
 
     async def stop_central(self) -> None:
         """Stop the centre as a crash would: its connections (the DFSPs' notification

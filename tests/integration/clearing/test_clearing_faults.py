@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 
+from central.client import ParticipantsClient
 from clearing.connector import PayeeRefused
 from clearing.payment_requests import PaymentDetails
-from dfsp.client import UnknownReceiverError
+from dfsp.client import DfspError, UnknownReceiverError
 from tests.integration.clearing.support import (
+    PAYER,
     PIN,
     Network,
     clearing_network,
@@ -153,6 +155,24 @@ async def test_a_payee_dfsp_refusing_the_payee_rejects_it_at_the_centre(
         await network.assert_agree({again: (EXECUTED, EXECUTED, EXECUTED)})
         assert await network.payer.balance(hamim) == usd("973.50")
         assert network.payer.told(hamim) == ["send_failed", "sent"]
+
+
+@asyncio_test
+async def test_the_centre_refusing_the_prepare_over_the_net_debit_cap_releases_the_payer(
+    tmp_path: Path, database: Database
+) -> None:
+    """Rejected by the centre: the payer's DFSP would pass its net debit cap."""
+    async with clearing_network(tmp_path, database) as network:
+        hamim, kani = await parties(network)
+        quote = await network.quote(hamim, kani, "25")
+        await ParticipantsClient(network.operator_http).set_net_debit_cap(PAYER, "10")
+        transfer_id = str(uuid.uuid4())
+        with pytest.raises(DfspError) as refused:
+            await network.send(quote, transfer_id)
+        assert refused.value.status == 409
+        await network.assert_agree({transfer_id: (REJECTED, None, None)})
+        assert await network.payer.balance(hamim) == usd("1000")
+        assert network.payer.told(hamim) == ["send_failed"]
 
 
 @asyncio_test
