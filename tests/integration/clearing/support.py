@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 
 from central.client import CentralError, CentralHttp
@@ -42,6 +44,7 @@ PIN = "4071"
 WINDOW = timedelta(seconds=1.5)  # a payment request's central expiry in these tests
 OUTCOME_WAIT = 4.0  # seconds a send waits for the centre's outcome
 PAYER, PAYEE = "dfsp1", "dfsp2"
+EXECUTED, REJECTED, EXPIRED, PREPARED = "executed", "rejected", "expired", "prepared"
 
 
 def usd(text: str) -> Money:
@@ -163,6 +166,9 @@ class Network:
                 return None
             raise
 
+    async def nothing_held(self) -> bool:
+        return all([await dfsp.prepared() == 0 for dfsp in self.dfsps.values()])
+
     async def caught_up(self, dfsp: Dfsp) -> bool:
         """The DFSP has handled every notification the centre addressed to it."""
         assert self.central.context is not None and dfsp.service.interledger is not None
@@ -218,6 +224,57 @@ class Network:
             assert await dfsp.service.ledger.total_balance("USD") == zero
             assert await dfsp.service.ledger.audit() == []
         assert sum(net.minor for net in positions.values()) == 0
+
+
+# --- waiting and fault injection ------------------------------------------------------
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Wait until the asynchronous ``check`` holds (polling); fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def at_centre(network: Network, transfer_id: str, state: str) -> None:
+    async def reached() -> bool:
+        return await network.central_state(transfer_id) == state
+
+    await eventually(reached)
+
+
+def central_client(network: Network, dfsp: str) -> Any:
+    """The LedgerClient a DFSP's connector talks to the centre with (to wrap one call)."""
+    return network.dfsps[dfsp].connector._central
+
+
+async def parties(network: Network) -> tuple[CustomerInfo, CustomerInfo]:
+    """Hamim at dfsp1 (1000 USD) and Kani at dfsp2 (nothing yet)."""
+    hamim = await network.customer(network.payer, "256700000701", "Hamim", "Ali")
+    kani = await network.customer(network.payee, "256700000702", "Kani", "Moe")
+    return hamim, kani
+
+
+def centre_stops_at(
+    network: Network, monkeypatch: pytest.MonkeyPatch, dfsp: str, call: str
+) -> asyncio.Event:
+    """The centre stops just as ``dfsp``'s connector makes ``call`` (``prepare``: the
+    payer's funds held; ``fulfil``: the payee's credit held); the event is set then."""
+    client = central_client(network, dfsp)
+    original = getattr(client, call)
+    stopped = asyncio.Event()
+
+    async def as_the_centre_stops(*args: Any) -> Any:
+        if not stopped.is_set():
+            await network.stop_central()
+            stopped.set()
+        return await original(*args)
+
+    monkeypatch.setattr(client, call, as_the_centre_stops)
+    return stopped
 
 
 def network_config() -> NetworkConfig:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,44 +22,22 @@ from clearing.connector import PayeeRefused
 from clearing.payment_requests import PaymentDetails
 from dfsp.client import DfspError, UnknownReceiverError
 from tests.integration.clearing.support import (
+    EXECUTED,
+    EXPIRED,
     PAYER,
     PIN,
-    Network,
+    PREPARED,
+    REJECTED,
+    at_centre,
+    central_client,
+    centre_stops_at,
     clearing_network,
+    eventually,
+    parties,
     usd,
 )
 from tests.integration.conftest import Database
 from tests.support import asyncio_test, until
-
-EXECUTED, REJECTED, EXPIRED, PREPARED = "executed", "rejected", "expired", "prepared"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait until the asynchronous ``check`` holds (polling); fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {timeout} s")
-        await asyncio.sleep(0.02)
-
-
-async def at_centre(network: Network, transfer_id: str, state: str) -> None:
-    async def reached() -> bool:
-        return await network.central_state(transfer_id) == state
-
-    await eventually(reached)
-
-
-def central_client(network: Network, dfsp: str) -> Any:
-    """The LedgerClient a DFSP's connector talks to the centre with (to wrap one call)."""
-    return network.dfsps[dfsp].connector._central
-
-
-async def parties(network: Network) -> tuple[Any, Any]:
-    hamim = await network.customer(network.payer, "256700000701", "Hamim", "Ali")
-    kani = await network.customer(network.payee, "256700000702", "Kani", "Moe")
-    return hamim, kani
 
 
 @asyncio_test
@@ -216,25 +193,6 @@ async def test_a_payee_gone_before_the_prepare_reached_its_dfsp_is_rejected(
         assert await network.payer.balance(hamim) == usd("1000")
 
 
-def centre_stops_at(
-    network: Network, monkeypatch: pytest.MonkeyPatch, dfsp: str, call: str
-) -> asyncio.Event:
-    """The centre stops just as ``dfsp``'s connector makes ``call`` (``prepare``: the
-    payer's funds held; ``fulfil``: the payee's credit held); the event is set then."""
-    client = central_client(network, dfsp)
-    original = getattr(client, call)
-    stopped = asyncio.Event()
-
-    async def as_the_centre_stops(*args: Any) -> Any:
-        if not stopped.is_set():
-            await network.stop_central()
-            stopped.set()
-        return await original(*args)
-
-    monkeypatch.setattr(client, call, as_the_centre_stops)
-    return stopped
-
-
 @asyncio_test
 async def test_the_centre_back_before_the_expiry_executes_the_fulfilment(
     tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
@@ -270,16 +228,12 @@ async def test_the_centre_back_after_the_expiry_expires_it_and_every_hold_is_rel
         await asyncio.sleep(network.window.total_seconds())  # past the central expiry
         await network.start_central()
         assert (await sending).status == EXPIRED
-        await eventually(lambda: _none_prepared(network))
+        await eventually(network.nothing_held)
         await network.assert_agree({transfer_id: (REJECTED, EXPIRED, REJECTED)})
         assert await network.payer.balance(hamim) == usd("1000")
         assert await network.payee.balance(kani) == usd("0")
         assert network.payee.told(kani) == []
         await until(lambda: "send_failed" in network.payer.told(hamim))
-
-
-async def _none_prepared(network: Network) -> bool:
-    return all([await dfsp.prepared() == 0 for dfsp in network.dfsps.values()])
 
 
 @asyncio_test
@@ -304,7 +258,7 @@ async def test_a_payer_dfsp_restarted_after_the_centre_executed_commits_its_hold
         assert await network.payer.state_of(transfer_id) == PREPARED
         await network.payer.stop()
         await network.payer.start()  # same database: reconcile commits the hold
-        await eventually(lambda: _none_prepared(network))
+        await eventually(network.nothing_held)
         await network.assert_agree({transfer_id: (EXECUTED, EXECUTED, EXECUTED)})
         assert await network.payer.balance(hamim) == usd("973.50")
         await until(lambda: "sent" in network.payer.told(hamim))
