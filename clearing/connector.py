@@ -151,6 +151,7 @@ class Connector:
         most ``outcome_wait`` seconds) for the outcome; the state then: executed,
         rejected, expired or still prepared (the connector finishes it in the background
         and ``on_final`` is told)."""
+        first = outgoing.transfer_id not in self._waiting  # a retry shares its future
         waiting = self._waiting.setdefault(
             outgoing.transfer_id, asyncio.get_running_loop().create_future()
         )
@@ -171,7 +172,7 @@ class Connector:
             except TimeoutError:
                 return await self._poll_once(outgoing.transfer_id)
         finally:
-            if waiting.done():
+            if first or waiting.done():  # nobody waits for it any more
                 self._waiting.pop(outgoing.transfer_id, None)
 
     async def _prepare(self, outgoing: Outgoing) -> CentralTransfer | None:

@@ -76,6 +76,7 @@ async def test_the_centre_unreachable_at_prepare_releases_the_payer_after_the_ex
         await network.assert_agree({transfer_id: (REJECTED, None, None)})
         assert await network.payer.balance(hamim) == usd("1000")
         assert network.payee.told(kani) == []
+        assert network.payer.connector._waiting == {}  # no send waits for it any more
 
 
 @asyncio_test
