@@ -266,6 +266,34 @@ async def test_a_payer_dfsp_restarted_after_the_centre_executed_commits_its_hold
 
 
 @asyncio_test
+async def test_a_payee_dfsp_restarted_with_the_credit_held_fulfils_after_its_start(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payee's DFSP stops between holding the credit and fulfilling; back before
+    the expiry, its reconcile finds the credit held and fulfils."""
+    async with clearing_network(tmp_path, database, window=timedelta(seconds=3)) as network:
+        hamim, kani = await parties(network)
+        quote = await network.quote(hamim, kani, "25")
+        client = central_client(network, "dfsp2")
+        fulfilling = asyncio.Event()
+
+        async def stopped_before_the_fulfilment_left(*args: Any) -> Any:
+            fulfilling.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(client, "fulfil", stopped_before_the_fulfilment_left)
+        transfer_id = str(uuid.uuid4())
+        sending = asyncio.ensure_future(network.send(quote, transfer_id))
+        await fulfilling.wait()
+        await network.payee.stop()
+        await network.payee.start()
+        assert (await sending).status == EXECUTED
+        await until(lambda: "received" in network.payee.told(kani))
+        await network.assert_agree({transfer_id: (EXECUTED, EXECUTED, EXECUTED)})
+        assert await network.payee.balance(kani) == usd("25")
+
+
+@asyncio_test
 async def test_a_payer_dfsp_restarted_before_its_prepare_left_releases_after_the_expiry(
     tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
