@@ -41,6 +41,7 @@ chromium:
 
 bench: $(STAMP)
 	$(BIN)/python bench/ussd_screens.py
+	$(BIN)/python bench/bulk.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
