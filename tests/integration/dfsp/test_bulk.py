@@ -126,7 +126,8 @@ def line(seq: int, payee: Customer, amount: str = "10", **changes: str) -> str:
         "dob": payee.date_of_birth.isoformat(),
     }
     fields.update(changes)
-    return f"{seq},{fields['identifier']},{fields['first']},{fields['last']},{fields['nid']},{fields['dob']},{amount}\n"
+    order = ("identifier", "first", "last", "nid", "dob")
+    return ",".join([str(seq), *(fields[name] for name in order), amount]) + "\n"
 
 
 @asynccontextmanager
