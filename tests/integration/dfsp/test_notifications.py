@@ -34,6 +34,8 @@ ARGS = {
     "buyer": "Kani Moe",
     "agent": "Agent Zed",
     "reference": "INV-7",
+    "payer": "Acme Payroll",
+    "date": "2030-01-31",
 }
 
 
