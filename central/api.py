@@ -24,7 +24,7 @@ Each component adds its own routes (``central.component``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
@@ -182,4 +182,13 @@ def central_app(context: CentralContext, components: Sequence[Component]) -> web
     app.router.add_routes(_ParticipantRoutes(context, components).routes())
     for component in components:
         app.router.add_routes(component.routes)
+        if component.closing is not None:
+            app.on_shutdown.append(_closing(component.closing))
     return app
+
+
+def _closing(hook: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def on_shutdown(app: web.Application) -> None:
+        await hook()
+
+    return on_shutdown

@@ -60,6 +60,9 @@ class Component:
     routes: Sequence[web.RouteDef] = ()
     start: Hook | None = None
     stop: Hook | None = None
+    # First thing when the service stops, before the server waits for open requests:
+    # end the long-lived ones (notification sockets).
+    closing: Hook | None = None
     on_pause: PauseHook | None = None  # e.g. cancel the DFSP's pending transfers
     # Anything the other components or tests reach for (the ledger's use cases...).
     services: dict[str, object] = field(default_factory=dict)

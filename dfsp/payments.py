@@ -189,6 +189,7 @@ class Payments:
         """``send`` without a PIN, for a payment its payer authorised beforehand: a row of
         a bulk batch its checker approved with their PIN (``dfsp.bulk``). Pass a fresh
         quote. The limits apply; a bulk payee is told, its payer is not (per row)."""
+        await self._require_forensic()
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
         async with self._sender_lock(quote.sender_customer_id):

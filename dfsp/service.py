@@ -149,8 +149,8 @@ class DfspService:
         self.interledger: Interledger | None = None
         self._http: aiohttp.ClientSession | None = None
         self.forensic: DfspForensic | None = None
-        self._announce: asyncio.Task[None] | None = None
         self.bulk: BulkRunner | None = None  # bulk payments (``bulk.bulk``) and their runner
+        self._announce: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:

@@ -59,6 +59,7 @@ def component(context: CentralContext) -> Component:
         routes=LedgerRoutes(ledger, sockets, context.settings.currency).routes(),
         start=start,
         stop=stop,
+        closing=sockets.close_all,
         on_pause=on_pause,
         services={"ledger": ledger, "sockets": sockets},
     )

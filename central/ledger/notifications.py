@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class Sockets:
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._closing = False  # the service is stopping: every socket ends
 
     def wake(self, dfsps: Iterable[str]) -> None:
         for dfsp in dfsps:
@@ -53,7 +54,7 @@ class Sockets:
         reader = asyncio.ensure_future(_until_closed(socket))
         log.info("event=ledger_socket_opened dfsp=%s after=%d", dfsp, last)
         try:
-            while not socket.closed and not reader.done():
+            while not (self._closing or socket.closed or reader.done()):
                 event.clear()
                 for seq, body in await ledger.notifications_after(dfsp, last, BATCH):
                     await socket.send_json({"id": seq, **body})
@@ -74,6 +75,8 @@ class Sockets:
         return socket
 
     async def close_all(self) -> None:
+        """End every socket (at shutdown, before the server waits for its handlers)."""
+        self._closing = True
         for events in self._waiting.values():
             for event in events:
                 event.set()

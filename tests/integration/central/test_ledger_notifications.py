@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from central.ledger.client import Notification
 from tests.integration.central.ledger_support import running_ledger, transfer
 from tests.integration.conftest import Database
-from tests.support import asyncio_test
+from tests.support import asyncio_test, until
 
 
 async def collect(
@@ -106,3 +106,32 @@ async def test_an_open_socket_does_not_hold_up_stopping_the_service(database: Da
         stopping = loop.time()
     assert loop.time() - stopping < 5
     await asyncio.wait_for(listening, timeout=5)  # the socket ended with the service
+
+
+@asyncio_test
+async def test_a_subscriber_that_reconnects_does_not_hold_up_stopping_the_service(
+    database: Database,
+) -> None:
+    """A DFSP's connector reconnects as soon as its socket closes: the centre must still
+    stop at once (its sockets end before the server waits for open requests)."""
+    loop = asyncio.get_running_loop()
+    async with running_ledger(database) as network:
+        dfsp1 = await network.register("dfsp1")
+
+        async def keep_subscribed() -> None:
+            while True:
+                try:
+                    async for _ in dfsp1.subscribe():
+                        pass
+                except Exception:  # the service is going away: try again, as a DFSP does
+                    await asyncio.sleep(0.01)
+
+        subscriber = asyncio.ensure_future(keep_subscribed())
+        sockets = network.service.components["ledger"].services["sockets"]
+        await until(lambda: sockets.count("dfsp1") == 1)  # type: ignore[attr-defined]
+        stopping = loop.time()
+        await network.service.stop()
+        stopped = loop.time() - stopping
+        subscriber.cancel()
+        await asyncio.gather(subscriber, return_exceptions=True)
+    assert stopped < 5
