@@ -108,13 +108,19 @@ class Directory:
 
     async def set_endpoint(self, dfsp: str, url: str) -> str:
         url = check_url(url)
+        try:
+            await self._store_endpoint(dfsp, url)
+        except IntegrityError:  # a concurrent first announce inserted the row: update it
+            await self._store_endpoint(dfsp, url)
+        return url
+
+    async def _store_endpoint(self, dfsp: str, url: str) -> None:
         async with self._sessions.begin() as session:
             row = await session.get(DfspEndpointRow, dfsp, with_for_update=True)
             if row is None:
                 row = DfspEndpointRow(dfsp=dfsp)
                 session.add(row)
             row.url, row.changed_at = url, self._clock()
-        return url
 
     async def endpoint(self, dfsp: str) -> str | None:
         async with self._reading() as session:

@@ -236,3 +236,15 @@ async def test_concurrent_registrations_and_primary_changes_keep_one_primary(
             isinstance(r, CentralError) and r.status == 403 for r in results if r is not None
         )
         assert (await dfsp1.lookup(number)).dfsp in {"dfsp2", "dfsp3", "dfsp4"}
+
+
+@asyncio_test
+async def test_concurrent_announces_of_one_dfsp_all_succeed(database: Database) -> None:
+    """A DFSP announcing its endpoint from several nodes (or retries) at once: the last
+    one wins, none fails on the new row's key."""
+    async with running_central(database) as central:
+        http = central.as_dfsp(await central.register("dfsp1"))
+        client = DirectoryClient(http)
+        urls = [f"http://node{n}.dfsp1.example/interledger" for n in range(6)]
+        await asyncio.gather(*(client.set_endpoint(url) for url in urls))
+        assert (await http.call("GET", "/directory/endpoint"))["url"] in urls
