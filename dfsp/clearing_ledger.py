@@ -16,7 +16,7 @@ notices, and which postings are fees (``fee_postings``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -32,6 +32,8 @@ from dfsp.domain.transfers import Posting, TransferState, UnknownTransfer
 from dfsp.ledger import Ledger
 
 CLEARING_ACCOUNT: Final = "clearing"
+# A payee's fraud screening: why they may not receive (blacklisted, score 100), or None.
+Screen = Callable[[str], Awaitable[str | None]]
 BACKSTOP: Final = timedelta(days=1)  # a held clearing transfer's own expiry
 PAYER, PAYEE = "payer", "payee"
 
@@ -45,12 +47,14 @@ class ClearingLedger:
         *,
         fee_account: str,
         state: ClearingState,
+        screen: Screen | None = None,
     ) -> None:
         self._ledger = ledger
         self._customers = customers
         self._fees = fees
         self._fee_account = fee_account
         self._state = state
+        self._screen = screen  # None: no fraud screening of payees (a DFSP on its own)
 
     async def hold_payment(
         self,
@@ -88,6 +92,10 @@ class ClearingLedger:
         customer = await self._customers.by_user_number(details.payee_user_number)
         if customer is None:
             raise PayeeRefused(f"no customer with user number {details.payee_user_number}")
+        if self._screen is not None:
+            blocked = await self._screen(details.payee_user_number)
+            if blocked is not None:
+                raise PayeeRefused(f"the payee may not receive: {blocked}")
         primary = next(
             (a for a in await self._customers.accounts_of(customer.id) if a.primary), None
         )

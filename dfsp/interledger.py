@@ -29,13 +29,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from central.client import CentralError, CentralHttp
 from central.directory.client import DirectoryClient
+from central.fraud.client import FraudClient
 from central.ledger.client import LedgerClient
 from central.rules.client import RulesClient
 from clearing.connector import OUTCOME_WAIT, CentralRefused, Connector, Outgoing
 from clearing.ilp.addresses import dfsp_account_address
 from clearing.payment_requests import PaymentDetails, PaymentRequest, PaymentRequests
 from clearing.peers import PeerClient, PeerRefused, endpoint_of
-from dfsp.clearing_ledger import CLEARING_ACCOUNT, PAYEE, PAYER, ClearingLedger, ClearingState
+from dfsp.clearing_ledger import (
+    CLEARING_ACCOUNT,
+    PAYEE,
+    PAYER,
+    ClearingLedger,
+    ClearingState,
+    Screen,
+)
 from dfsp.customers import Customers
 from dfsp.domain.customers import RegistrationRefused, UserNumberTaken
 from dfsp.domain.fees import FeeTable, Route, TransactionType
@@ -407,6 +415,28 @@ def central_http(link: CentralLink, http: aiohttp.ClientSession) -> CentralHttp:
     return CentralHttp(link.url, http, link.key, link.secret)
 
 
+def fraud_screen(central: CentralHttp) -> Screen:
+    """The centre's fraud sharing as a payee's screening: a blacklisted user, or one
+    scored 100, may not receive; when the service cannot answer, no one is paid (the
+    centre is needed to fulfil anyway)."""
+    fraud = FraudClient(central)
+
+    async def screen(user_number: str) -> str | None:
+        try:
+            user = await fraud.user(user_number)
+        except CentralError as error:
+            if error.status == 404:
+                return None  # never reported
+            return f"fraud screening unavailable ({error.id})"
+        except (aiohttp.ClientError, OSError) as error:
+            return f"fraud screening unavailable ({error})"
+        if user.blocked:
+            return user.reason or f"fraud score {user.score}"
+        return None
+
+    return screen
+
+
 async def build_interledger(
     name: str,
     currency: str,
@@ -434,7 +464,9 @@ async def build_interledger(
     )
     state = ClearingState(sessions)
     requests = PaymentRequests(name, await state.secret())
-    local = ClearingLedger(ledger, customers, fees, fee_account=fee_account, state=state)
+    local = ClearingLedger(
+        ledger, customers, fees, fee_account=fee_account, state=state, screen=fraud_screen(central)
+    )
     clearing_notices = ClearingNotices(ledger, notices)
     connector = Connector(
         name,

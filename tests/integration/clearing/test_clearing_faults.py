@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from central.client import ParticipantsClient
-from clearing.connector import PayeeRefused
-from clearing.payment_requests import PaymentDetails
+from central.fraud.client import FraudClient
 from dfsp.client import DfspError, UnknownReceiverError
 from tests.integration.clearing.support import (
     EXECUTED,
@@ -102,7 +101,7 @@ async def test_a_payee_dfsp_that_never_fulfils_lets_the_centre_expire_the_transf
 
 
 @asyncio_test
-async def test_a_payee_dfsp_refusing_the_payee_rejects_it_at_the_centre(
+async def test_a_payee_blacklisted_in_flight_is_rejected_by_its_dfsp_at_the_centre(
     tmp_path: Path,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
@@ -113,18 +112,26 @@ async def test_a_payee_dfsp_refusing_the_payee_rejects_it_at_the_centre(
         hamim, kani = await parties(network)
         quote = await network.quote(hamim, kani, "25")
 
-        async def blacklisted(transfer_id: str, details: PaymentDetails) -> None:
-            raise PayeeRefused("the payee is on the fraud blacklist")
+        # Kani is blacklisted at the centre's fraud service while the payment is in
+        # flight: after the payer's checks, before the prepare reaches her DFSP.
+        fraud = FraudClient(network.operator_http)
+        central = network.payer.connector._central
+        prepare = central.prepare
 
-        monkeypatch.setattr(network.payee.connector._local, "hold_credit", blacklisted)
+        async def blacklisted_on_the_way(request: Any) -> Any:
+            await fraud.blacklist(kani.user_number, "stolen identity")
+            return await prepare(request)
+
+        monkeypatch.setattr(central, "prepare", blacklisted_on_the_way)
         transfer_id = str(uuid.uuid4())
         with caplog.at_level(logging.INFO, logger="clearing.connector"):
             assert (await network.send(quote, transfer_id)).status == REJECTED
             transfer = await network.operator.get(transfer_id)
-            assert transfer.reason == "the payee is on the fraud blacklist"
+            assert transfer.reason == "the payee may not receive: stolen identity"
             await network.assert_agree({transfer_id: (REJECTED, REJECTED, None)})
             # The payee's DFSP took the rejection in its stride (no broken connection).
             monkeypatch.undo()
+            await fraud.unblacklist(kani.user_number, "cleared by the auditor")
             again = str(uuid.uuid4())
             assert (await network.send(await network.quote(hamim, kani, "25"), again)).status == (
                 EXECUTED
