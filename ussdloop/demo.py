@@ -9,6 +9,7 @@ that did not otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -38,12 +39,16 @@ class Story:
     title: str
     msisdn: str
     steps: tuple[Step, ...]
+    show_sms: bool = False  # print the phone's SMS inbox at the end
 
 
 PIN = "4071"
+SMS_SETTLE = 0.5  # seconds to let notices arrive before a phone's inbox is shown
 
 
-def _on_board(code: str, first: str, last: str, born: str, national_id: str) -> tuple[Step, ...]:
+def _on_board(
+    code: str, first: str, last: str, born: str, national_id: str, role: str = "1"
+) -> tuple[Step, ...]:
     return (
         Step(code, "1. Open Account"),
         Step("1", "Enter your user number"),
@@ -53,7 +58,7 @@ def _on_board(code: str, first: str, last: str, born: str, national_id: str) -> 
         Step(born, "Enter national id"),
         Step(national_id, "Enter account name:"),
         Step("main", "Choose role:"),
-        Step("1", "Enter PIN:"),
+        Step(role, "Enter PIN:"),
         Step(PIN, "Account created!", keep=first.lower()),
         Step("0", f"Welcome {first} {last}!"),
     )
@@ -100,16 +105,65 @@ def stories(network: NetworkConfig) -> list[Story]:
             ),
         ),
         Story(
-            f"Kani checks her balance and ministatement on {second}",
+            f"Shop One, a merchant, opens an account on {first}",
+            "256700000005",
+            _on_board(first, "Shop", "One", "1975-01-30", "NI1005", role="2"),
+        ),
+        Story(
+            f"Venya opens an account on {second}",
+            "256700000006",
+            _on_board(second, "Venya", "Ndoro", "1992-08-14", "NI1006"),
+        ),
+        Story(
+            f"Shop One invoices Venya 25 USD from {first}: her provider pushes it to her phone",
+            "256700000005",
+            (
+                Step(first, "Welcome Shop One!"),
+                Step("2", "To initiate the sale enter the user number of the buyer"),
+                Step("{venya}", "Destination name: Venya Ndoro"),
+                Step("25", "Invoice request sent!"),
+            ),
+        ),
+        Story(
+            f"Venya pays the invoice on {second}, the fees shown before her PIN",
+            "256700000006",
+            (
+                Step(second, "Welcome Venya Ndoro!"),
+                Step("3", "1. Incoming (1)"),
+                Step("1", "1. Invoice from Shop One for 25 USD"),
+                Step("1", "Scheme fee: 0.50 USD"),
+                Step(PIN, "Invoice paid!"),
+            ),
+            show_sms=True,
+        ),
+        Story(
+            f"Jahari opens an account on {second}",
+            "256700000007",
+            _on_board(second, "Jahari", "Odhiambo", "1988-02-11", "NI1007"),
+        ),
+        Story(
+            f"Kani pays Jahari on {second} (the same provider: no scheme fee)",
             "256700000002",
             (
                 Step(second, "Welcome Kani Moe!"),
-                Step("6", "Enter your PIN"),
-                Step(PIN, "Balance: 1025 USD"),
-                Step("0", "Welcome Kani Moe!"),
-                Step("7", "Enter your PIN to confirm ministatement request."),
-                Step(PIN, "Hamim Ali;25.00;"),
+                Step("1", "Enter destination number"),
+                Step("{jahari}", "Destination name: Jahari Odhiambo"),
+                Step("10", "Amount: 10 USD\nLocal fee: 1 USD\nTotal: 11 USD"),
+                Step(PIN, "Status: executed"),
             ),
+        ),
+        Story(
+            f"Jahari checks his balance and ministatement on {second}",
+            "256700000007",
+            (
+                Step(second, "Welcome Jahari Odhiambo!"),
+                Step("6", "Enter your PIN"),
+                Step(PIN, "Balance: 1010 USD"),
+                Step("0", "Welcome Jahari Odhiambo!"),
+                Step("7", "Enter your PIN to confirm ministatement request."),
+                Step(PIN, "Kani Moe;10.00;"),
+            ),
+            show_sms=True,
         ),
     ]
 
@@ -165,6 +219,10 @@ async def play(network: MobileNetwork, story: Story, out: TextIO, kept: dict[str
             return False
     if screen.expects_reply:  # the person hangs up on the last screen
         await handset.cancel()
+    if story.show_sms:
+        await asyncio.sleep(SMS_SETTLE)  # the notices travel on their own
+        for sms in handset.sms:
+            print(f"   SMS from {sms.sender}: {sms.text}", file=out)
     return True
 
 
