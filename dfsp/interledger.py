@@ -232,22 +232,19 @@ class Interledger:
             raise ClearingUnavailable(str(error)) from None
         return payee_fee, scheme_fee
 
-    async def pay(
+    async def request_payment(
         self,
         *,
         transfer_id: str,
         receiver: RemoteReceiver,
         amount: Money,
         scheme_fee: Money,
-        local_fee: Money,
         payer_name: str,
-        payer_ledger_account: str,
         transfer_code: str,
-        memo: Mapping[str, Any],
         invoice_id: str | None = None,
-    ) -> str:
-        """Ask the payee's DFSP for a payment request, hold the payer's funds, and clear
-        it through the centre; the state reached (``clearing.connector.Connector.send``)."""
+    ) -> Outgoing:
+        """Ask the payee's DFSP for a payment request (nothing is held or stored there:
+        asking again for the same transfer id is harmless); the payment to ``hold``."""
         try:
             issued = await self._peers.payment_request(
                 receiver.endpoint,
@@ -265,7 +262,7 @@ class Interledger:
             raise ClearingUnavailable(str(error)) from None
         except OSError as error:
             raise ClearingUnavailable(str(error)) from None
-        outgoing = Outgoing(
+        return Outgoing(
             transfer_id=transfer_id,
             payee_dfsp=receiver.dfsp,
             amount=amount,
@@ -274,6 +271,18 @@ class Interledger:
             condition=issued.condition,
             expires_at=issued.expires_at,
         )
+
+    async def hold(
+        self,
+        outgoing: Outgoing,
+        *,
+        local_fee: Money,
+        payer_ledger_account: str,
+        transfer_code: str,
+        memo: Mapping[str, Any],
+    ) -> None:
+        """Hold the payer's funds for ``outgoing`` in this DFSP's ledger (the limits
+        count it from now on); ``clear`` then sends it through the centre."""
         await self._ledger.hold_payment(
             outgoing,
             payer_account=payer_ledger_account,
@@ -281,6 +290,10 @@ class Interledger:
             kind=_kind(transfer_code).value,
             memo=memo,
         )
+
+    async def clear(self, outgoing: Outgoing) -> str:
+        """Clear a held payment through the centre; the state reached
+        (``clearing.connector.Connector.send``)."""
         try:
             return await self.connector.send(outgoing)
         except CentralRefused as refused:
@@ -325,7 +338,8 @@ class ClearingNotices:
             return
         principal = transfer.postings[0]
         currency = transfer.amount.currency
-        amount = _text(Money(currency, int(memo.get("principal_minor", principal.amount_minor))))
+        principal_minor = int(memo.get("principal_minor", principal.amount_minor))
+        amount = Money(currency, principal_minor).with_currency()
         if memo.get("clearing") == PAYER:
             customer = str(memo["sender"])
             args = {"amount": amount, "receiver": str(memo.get("receiver_name", ""))}
@@ -334,16 +348,19 @@ class ClearingNotices:
             else:
                 fees = sum(p.amount_minor for p in transfer.postings[1:])
                 balance = (await self._ledger.balance(principal.debit_account))[1]
-                args |= {"fee": _text(Money(currency, fees)), "balance": _text(balance)}
+                args |= {
+                    "fee": Money(currency, fees).with_currency(),
+                    "balance": balance.with_currency(),
+                }
                 notice = Notice(f"transfer:{transfer_id}:sender", customer, "sent", args)
         elif paid is not None:
             notice = paid
         elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
             balance = (await self._ledger.balance(principal.credit_account))[1]
             args = {
-                "amount": _text(Money(currency, principal.amount_minor)),
+                "amount": Money(currency, principal.amount_minor).with_currency(),
                 "sender": str(memo.get("sender_name", "")),
-                "balance": _text(balance),
+                "balance": balance.with_currency(),
             }
             notice = Notice(
                 f"transfer:{transfer_id}:receiver", str(memo["receiver"]), "received", args
@@ -364,10 +381,6 @@ class ClearingNotices:
         elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
             return await self.invoices.credited(str(invoice_id), transfer_id)
         return None
-
-
-def _text(amount: Money) -> str:
-    return f"{amount.screen_text()} {amount.currency}"
 
 
 @dataclass(frozen=True)

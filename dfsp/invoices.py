@@ -186,7 +186,11 @@ class Invoices:
         )
         if kind is InvoiceKind.INVOICE:
             assert invoice.buyer_customer_id is not None
-            args = {"amount": _text(amount), "merchant": _name(payee), "reference": invoice.id}
+            args = {
+                "amount": amount.with_currency(),
+                "merchant": payee.name,
+                "reference": invoice.id,
+            }
             key = f"invoice:{invoice.id}:received"
             notice = Notice(key, invoice.buyer_customer_id, "invoice_received", args, push=True)
             await self._post(notice)
@@ -287,7 +291,11 @@ class Invoices:
         else:
             raise InvoiceBeingPaid(invoice_id)
         buyer = await self._customers.customer(buyer_customer_id)
-        args = {"amount": _text(invoice.amount), "buyer": _name(buyer), "reference": invoice.id}
+        args = {
+            "amount": invoice.amount.with_currency(),
+            "buyer": buyer.name,
+            "reference": invoice.id,
+        }
         key = f"invoice:{invoice.id}:rejected"
         await self._post(Notice(key, invoice.payee_customer_id, "invoice_rejected", args))
         return invoice
@@ -364,7 +372,7 @@ class Invoices:
         notices = await self._payments.notices_of(quote, transfer_id)
         if invoice.kind is InvoiceKind.INVOICE:
             args = {
-                "amount": _text(invoice.amount),
+                "amount": invoice.amount.with_currency(),
                 "buyer": quote.sender_name,
                 "reference": invoice.id,
             }
@@ -423,11 +431,3 @@ class Invoices:
     async def _post(self, *notices: Notice) -> None:
         if self._notices is not None and notices:
             await self._notices.post(notices)
-
-
-def _text(amount: Money) -> str:
-    return f"{amount.screen_text()} {amount.currency}"
-
-
-def _name(customer: Customer) -> str:
-    return f"{customer.first_name} {customer.last_name}"

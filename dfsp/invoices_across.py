@@ -141,7 +141,11 @@ class InvoicesAcross:
                 invoice = store.remote_value(found)
         if invoice.buyer_customer_id != buyer.id or invoice.amount != amount:
             raise UnknownInvoice(merchant_invoice_id)  # a reused reference
-        args = {"amount": _text(amount), "merchant": merchant_name, "reference": invoice.id}
+        args = {
+            "amount": amount.with_currency(),
+            "merchant": merchant_name,
+            "reference": invoice.id,
+        }
         key = f"invoice:{invoice.id}:received"
         await self._post(Notice(key, buyer.id, "invoice_received", args, push=True))
         return invoice
@@ -331,11 +335,3 @@ class InvoicesAcross:
     async def _post(self, *notices: Notice) -> None:
         if self._notices is not None and notices:
             await self._notices.post(notices)
-
-
-def _text(amount: Money) -> str:
-    return f"{amount.screen_text()} {amount.currency}"
-
-
-def _name(customer: Customer) -> str:
-    return f"{customer.first_name} {customer.last_name}"

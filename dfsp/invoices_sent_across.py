@@ -162,7 +162,7 @@ class InvoicesSentAcross:
     ) -> None:
         """Tell the buyer's DFSP; a buyer no longer anywhere rejects the invoice."""
         assert invoice.buyer_user_number is not None and invoice.buyer_dfsp is not None
-        name = _name(merchant)
+        name = merchant.name
         try:
             if buyer is None:
                 buyer = await self._interledger.remote_receiver(invoice.buyer_user_number)
@@ -172,7 +172,7 @@ class InvoicesSentAcross:
                 merchant_name=name,
                 merchant_user_number=str(merchant.user_number),
                 amount=invoice.amount,
-                memo=f"Invoice from {name} for {_text(invoice.amount)}",
+                memo=f"Invoice from {name} for {invoice.amount.with_currency()}",
             )
         except UnknownReceiver:
             _log.warn("invoice_buyer_gone invoice_id={invoice_id}", invoice_id=invoice.id)
@@ -192,7 +192,7 @@ class InvoicesSentAcross:
 
     def _merchant_notice(self, invoice: Invoice, outcome: str) -> Notice:
         args = {
-            "amount": _text(invoice.amount),
+            "amount": invoice.amount.with_currency(),
             "buyer": str(invoice.buyer_name),
             "reference": invoice.id,
         }
@@ -208,11 +208,3 @@ class InvoicesSentAcross:
     async def _post(self, *notices: Notice) -> None:
         if self._notices is not None and notices:
             await self._notices.post(notices)
-
-
-def _text(amount: Money) -> str:
-    return f"{amount.screen_text()} {amount.currency}"
-
-
-def _name(customer: Customer) -> str:
-    return f"{customer.first_name} {customer.last_name}"

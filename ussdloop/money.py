@@ -91,6 +91,10 @@ class Money:
             return str(self.minor // 10**self.scale)
         return str(self)
 
+    def with_currency(self) -> str:
+        """As screens and SMS write an amount: ``"25 USD"``, ``"12.50 USD"``."""
+        return f"{self.screen_text()} {self.currency}"
+
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise MoneyError(f"cannot mix {self.currency} and {other.currency}")

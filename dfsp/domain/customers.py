@@ -42,6 +42,10 @@ class Customer:
     pin_locked: bool
     created_at: datetime
 
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
 
 @dataclass(frozen=True)
 class HolderInfo:

@@ -1,56 +1,20 @@
-"""Alembic environment of the DFSP database.
+"""Alembic environment of the DFSP database (``ussdloop.migrations.run_environment``).
 
-At run time ``dfsp.migrate.migrate(engine)`` runs the migrations on a connection of the
-service's own async engine (``connection.run_sync``) and hands it over in
-``config.attributes["connection"]``. During development the Alembic command line works
-too: with an ini file holding ``script_location = dfsp/migrations``, name the database
-with ``-x url=...``, e.g. ``alembic -c dev.ini -x url=sqlite:///var/dfsp1.db check`` (or
-``revision --autogenerate -m "..."`` for the next migration).
+Every model module is imported here, so the metadata describes every table (for
+``alembic check`` and ``revision --autogenerate``). ``dfsp.migrate.migrate(engine)``
+runs the migrations at start-up.
 """
 
 from __future__ import annotations
 
-import asyncio
+from dfsp import (  # noqa: F401  (each registers its tables on Base)
+    bulk_store,
+    customer_store,
+    forensic,
+    invoice_store,
+    notification_store,
+)
+from dfsp.store import Base
+from ussdloop.migrations import run_environment
 
-from alembic import context
-from sqlalchemy.engine import Connection
-
-import dfsp.customer_store  # noqa: F401  (registers the customer tables on Base)
-import dfsp.invoice_store as invoice_store  # noqa: F401  (registers the invoices table on Base)
-from dfsp import notification_store  # noqa: F401  (registers the notice outbox on Base)
-from dfsp.store import Base, create_store_engine
-
-config = context.config
-target_metadata = Base.metadata
-
-
-def run_migrations(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        # SQLite alters tables by copying them: let later migrations use batch mode.
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def run_from_command_line(url: str) -> None:
-    engine = create_store_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(run_migrations)
-    finally:
-        await engine.dispose()
-
-
-if context.is_offline_mode():
-    raise SystemExit("the DFSP migrations run against a database, not as an SQL script")
-connection = config.attributes.get("connection")
-if connection is not None:
-    run_migrations(connection)
-else:
-    url = context.get_x_argument(as_dictionary=True).get("url")
-    if not url:
-        raise SystemExit("name the database: alembic ... -x url=sqlite:///var/dfsp1.db")
-    asyncio.run(run_from_command_line(url))
+run_environment(Base.metadata, "dfsp")
