@@ -18,7 +18,8 @@ Each change is written to central's forensic chain (subject = the DFSP's name, d
 says who did it): ``participant.registered``, ``participant.paused``,
 ``participant.unpaused``, ``participant.cap_changed`` (best effort, after the change).
 
-Each component adds its own routes (``central.component``).
+Each component adds its own routes (``central.component``); the switch operator's web
+console is under ``/console/`` (``central.console``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiohttp import web
 
 from central.auth import Operator, authenticate, caller, operator_only, operator_or_self
 from central.component import CentralContext, Component
+from central.console import console_routes
 from central.errors import ValidationError
 from central.participants import NAME, Participant, Status
 from ussdloop.forensic import ForensicUnavailable
@@ -123,26 +125,13 @@ class _ParticipantRoutes:
     async def _set_status(self, request: web.Request, status: Status) -> web.Response:
         name = self._name(request)
         operator_or_self(request, name)
-        participant = await self._context.participants.set_status(name, status)
-        event = "participant.paused" if status is Status.PAUSED else "participant.unpaused"
-        await self._log(request, event, participant)
-        if status is Status.PAUSED:
-            for component in self._components:
-                if component.on_pause is not None:
-                    await component.on_pause(name)
+        participant = await set_participant_status(
+            self._context, self._components, name, status, by=_who(request)
+        )
         return web.json_response(participant_json(participant, self._currency))
 
     async def _log(self, request: web.Request, event: str, participant: Participant) -> None:
-        """Best effort: the change is made; a failure is logged (and leaves central's
-        chain unavailable, so the ledger refuses new transfers until it is back)."""
-        who = caller(request)
-        data = participant_json(participant, self._currency) | {
-            "by": "operator" if isinstance(who, Operator) else who.name
-        }
-        try:
-            await self._context.forensic.write(event, participant.name, data)
-        except ForensicUnavailable:
-            log.warning("event=forensic_write_failed record=%s dfsp=%s", event, participant.name)
+        await log_participant_change(self._context, event, participant, by=_who(request))
 
     def _cap(self, body: dict[str, Any], *, required: bool) -> int | None:
         if "netDebitCap" not in body:
@@ -170,6 +159,43 @@ class _ParticipantRoutes:
         return name
 
 
+def _who(request: web.Request) -> str:
+    who = caller(request)
+    return "operator" if isinstance(who, Operator) else who.name
+
+
+async def set_participant_status(
+    context: CentralContext,
+    components: Sequence[Component],
+    name: str,
+    status: Status,
+    *,
+    by: str,
+) -> Participant:
+    """Pause or unpause ``name``, logged; pausing runs every component's pause hook
+    (the API's routes and the operator's console both come here)."""
+    participant = await context.participants.set_status(name, status)
+    event = "participant.paused" if status is Status.PAUSED else "participant.unpaused"
+    await log_participant_change(context, event, participant, by=by)
+    if status is Status.PAUSED:
+        for component in components:
+            if component.on_pause is not None:
+                await component.on_pause(name)
+    return participant
+
+
+async def log_participant_change(
+    context: CentralContext, event: str, participant: Participant, *, by: str
+) -> None:
+    """Best effort: the change is made; a failure is logged (and leaves central's
+    chain unavailable, so the ledger refuses new transfers until it is back)."""
+    data = participant_json(participant, context.settings.currency) | {"by": by}
+    try:
+        await context.forensic.write(event, participant.name, data)
+    except ForensicUnavailable:
+        log.warning("event=forensic_write_failed record=%s dfsp=%s", event, participant.name)
+
+
 def central_app(context: CentralContext, components: Sequence[Component]) -> web.Application:
     settings = context.settings
     app = web.Application(
@@ -180,6 +206,10 @@ def central_app(context: CentralContext, components: Sequence[Component]) -> web
         ],
     )
     app.router.add_routes(_ParticipantRoutes(context, components).routes())
+    # The switch operator's web console (``/console/``), with its own sessions.
+    app.router.add_routes(
+        console_routes(context, components, set_participant_status, log_participant_change)
+    )
     for component in components:
         app.router.add_routes(component.routes)
         if component.closing is not None:
