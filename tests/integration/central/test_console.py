@@ -12,6 +12,7 @@ import aiohttp
 
 from central.client import CentralHttp, ParticipantsClient
 from central.console.sessions import Sessions
+from central.fraud.client import FraudClient
 from tests.integration.central.support import (
     OPERATOR_KEY,
     OPERATOR_SECRET,
@@ -208,3 +209,17 @@ def test_sessions_expire_when_idle_and_are_bounded() -> None:
     for _ in range(100):
         sessions.open("operator")
     assert len(sessions) == 32
+
+
+@asyncio_test
+async def test_the_fraud_page_lists_blacklisted_users_and_escapes_what_they_say(
+    database: Database,
+) -> None:
+    async with running_central(database) as central, browser(central) as web:
+        await FraudClient(central.as_operator()).blacklist("12345678", "<script>x</script>")
+        await web.log_in()
+        status, html = await web.get("/console/fraud")
+        assert status == 200 and "12345678" in html
+        assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+        status, html = await web.get("/console/positions")
+        assert status == 200 and 'data-testid="positions"' in html
