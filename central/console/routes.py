@@ -149,21 +149,13 @@ class Console:
             session = self._sessions.find(request.cookies.get(COOKIE))
             if session is None:
                 raise web.HTTPSeeOther("/console/login")
-            sent: Form = request.query  # type: ignore[assignment]
-            if request.method == "POST":
-                sent = await _form(request)
-                if not csrf_matches(session, sent.get("csrf")):
-                    log.warning("event=console_csrf_refused path=%s", request.path)
-                    return page(
-                        "Refused",
-                        "<p>This form came without this session's CSRF token, so nothing was"
-                        ' changed. <a href="/console/dfsps">Reload the console</a> and submit'
-                        " the form from there.</p>",
-                        csrf=session.csrf,
-                        error="Missing or wrong CSRF token: nothing was changed.",
-                        status=403,
-                    )
             try:
+                sent: Form = request.query  # type: ignore[assignment]
+                if request.method == "POST":
+                    sent = await _form(request)
+                    if not csrf_matches(session, sent.get("csrf")):
+                        log.warning("event=console_csrf_refused path=%s", request.path)
+                        return _csrf_refused(session)
                 return await handler(request, session, sent)
             except HttpError as error:
                 title, body = await (back or _refused_view)(session)
@@ -311,6 +303,17 @@ class Console:
         if not records:
             raise NotFoundError(f"No forensic records name the transfer {transfer_id!r}.")
         return page(*views.path_view(transfer_id, records), csrf=session.csrf)
+
+
+def _csrf_refused(session: ConsoleSession) -> web.Response:
+    return page(
+        "Refused",
+        "<p>This form came without this session's CSRF token, so nothing was changed."
+        ' <a href="/console/dfsps">Reload the console</a> and submit the form from there.</p>',
+        csrf=session.csrf,
+        error="Missing or wrong CSRF token: nothing was changed.",
+        status=403,
+    )
 
 
 async def _refused_view(session: ConsoleSession) -> views.View:
