@@ -74,6 +74,7 @@ from dfsp.migrate import migrate
 from dfsp.notifications import Notifications
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
+from dfsp.web.back_office import BackOffice
 from ussdloop.config import DfspSettings, Listener
 from ussdloop.db import session_factory
 from ussdloop.metrics import Metric, counters
@@ -282,6 +283,7 @@ class DfspService:
                 clock=_now,
             )
             BulkRoutes(bulk.bulk).add_to(app)
+            BackOffice(bulk.bulk, customers, sessions).add_to(app)  # dfsp.web: /admin/
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
