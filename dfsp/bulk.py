@@ -68,6 +68,7 @@ CHECKER: Final = "checker"
 ROLES: Final = frozenset({MAKER, CHECKER})
 CHECK_CONCURRENCY: Final = 8  # payees looked up at once while a file is checked
 MAX_NOTE_CHARS: Final = 200
+MAX_ROWS_IN_FLIGHT: Final = 64  # the bulk runner's bound on rows paid at once
 REPORT_HEADER: Final = (
     "sequenceNumber",
     "identifier",
@@ -88,6 +89,7 @@ class BulkSettings:
     """``[dfsps.X.bulk]``: pacing and retries of bulk payments, and who has which role."""
 
     rows_per_second: float = 10.0  # 0: no throttle
+    rows_in_flight: int = 8  # rows being paid at once (1..MAX_ROWS_IN_FLIGHT)
     retry_interval: timedelta = timedelta(minutes=5)  # no retry sooner than this
     default_window: timedelta = timedelta(days=1)  # the end of retries when none is given
     max_window: timedelta = timedelta(days=31)
@@ -98,6 +100,8 @@ class BulkSettings:
     def __post_init__(self) -> None:
         if self.rows_per_second < 0:
             raise ValueError("rows_per_second must not be negative (0: no throttle)")
+        if not 1 <= self.rows_in_flight <= MAX_ROWS_IN_FLIGHT:
+            raise ValueError(f"rows_in_flight must be 1 to {MAX_ROWS_IN_FLIGHT}")
         if self.retry_interval <= timedelta(0) or self.idle_wake <= 0:
             raise ValueError("retry_interval and idle_wake must be above zero")
         if not timedelta(0) < self.default_window <= self.max_window:
@@ -105,13 +109,21 @@ class BulkSettings:
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any], key: str = "bulk") -> BulkSettings:
-        known = {"rows_per_second", "retry_seconds", "default_hours", "makers", "checkers"}
+        known = {
+            "rows_per_second",
+            "rows_in_flight",
+            "retry_seconds",
+            "default_hours",
+            "makers",
+            "checkers",
+        }
         for name in data:
             if name not in known:
                 raise ConfigError(f"{key}.{name}", f"unknown setting (known: {sorted(known)})")
         try:
             return cls(
                 rows_per_second=float(data.get("rows_per_second", 10.0)),
+                rows_in_flight=int(data.get("rows_in_flight", 8)),
                 retry_interval=timedelta(seconds=float(data.get("retry_seconds", 300))),
                 default_window=timedelta(hours=float(data.get("default_hours", 24))),
                 makers=tuple(str(n) for n in data.get("makers", ())),

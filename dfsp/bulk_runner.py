@@ -1,8 +1,12 @@
-"""The bulk runner: one asyncio task in the DFSP process that pays approved batches row
-by row through ``Payments`` (``dfsp.bulk`` keeps the batches).
+"""The bulk runner: one asyncio task in the DFSP process that pays approved batches'
+rows through ``Payments`` (``dfsp.bulk`` keeps the batches).
 
 - Pacing: at most ``BulkSettings.rows_per_second`` payments a second (0: no throttle),
   timed on the injected clock and ``sleep``, so tests never wait.
+- Concurrency: at most ``BulkSettings.rows_in_flight`` rows are being paid at once (a
+  payment to another DFSP mostly waits for the centre's outcome, outside the payer's
+  lock: ``Payments``); each due row is handled by one task, and the due rows are read
+  again only once every row of the round is back, so no row is in two tasks.
 - Idempotence: each attempt of a row pays under ``dfsp.domain.bulk.transfer_id(batch,
   sequence, attempt)``. Before paying, the payer's ledger is asked about the current
   attempt's transfer: executed -> the row is paid (a restart after the payment but
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -97,6 +101,8 @@ class BulkRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.rows_handled = 0  # payments attempted and rows looked at, since start
+        self.rows_in_flight = 0  # rows being handled now
+        self.most_in_flight = 0  # the most rows handled at once, since start
         bulk.on_approved = self._wake.set
 
     @property
@@ -165,16 +171,42 @@ class BulkRunner:
             if not rows:
                 break
             maker = await self._customers.customer(batch.maker_id)
-            for row in rows:
-                await self._pace()
-                await self._handle(batch, maker, row)
-                self.rows_handled += 1
+            await self._pay_rows(batch, maker, rows)
         async with self._sessions() as session:
             count, earliest = await db.next_due(session, batch_id)
         if count == 0:
             await self._move(batch_id, BatchState.DONE)
             return None
         return earliest
+
+    async def _pay_rows(
+        self, batch: db.BatchRow, maker: Customer, rows: Sequence[db.PaymentRow]
+    ) -> None:
+        """Handle ``rows`` in order, paced, at most ``rows_in_flight`` at once; once all
+        are back, the first error any raised (the database: the runner logs it)."""
+        slots = asyncio.Semaphore(self.settings.rows_in_flight)
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one(row: db.PaymentRow) -> None:
+            self.rows_in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.rows_in_flight)
+            try:
+                await self._handle(batch, maker, row)
+                self.rows_handled += 1
+            finally:
+                self.rows_in_flight -= 1
+                slots.release()
+
+        try:
+            for row in rows:
+                await slots.acquire()
+                await self._pace()
+                tasks.append(asyncio.ensure_future(one(row)))
+        finally:  # even when stopped: the rows in flight finish (never half-saved)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            raise errors[0]
 
     async def _pace(self) -> None:
         rate = self.settings.rows_per_second

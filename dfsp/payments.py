@@ -30,9 +30,10 @@ while the DFSP's forensic log is unavailable it is refused with
 ``ForensicLogUnavailable`` and nothing changes. The ledger logs what then moves
 (``dfsp.forensic_events``).
 
-Concurrency: one sender's limit check and transfer are serialised, within this process
-on a lock per sending customer (from a fixed set) and across DFSP processes sharing
-PostgreSQL on an advisory lock of the sender (``_sender_lock``).
+Concurrency: one sender's limit check and transfer (for a payment to another DFSP: the
+local hold, not the clearing round trip) are serialised, within this process on a lock
+per sending customer (from a fixed set) and across DFSP processes sharing PostgreSQL on
+an advisory lock of the sender (``_sender_lock``).
 """
 
 from __future__ import annotations
@@ -331,30 +332,43 @@ class Payments:
         *,
         invoice_id: str | None = None,
     ) -> SendResult:
-        """Hold and clear through the centre; a retry reports the transfer's state now."""
+        """Hold and clear through the centre; a retry reports the transfer's state now.
+        The sender's lock covers the limit check and the hold (after which the limits
+        count the payment and the funds are held), not the wait for the centre's outcome:
+        a sender's other payments go on meanwhile."""
         assert self._interledger is not None
         if not _is_uuid(transfer_id):
             raise InvalidRequest("a payment to another DFSP needs a UUID as its transfer id")
+        if await self._exists(transfer_id):
+            return await self._remote_result(quote, transfer_id)
+        transfer_code = "invoice" if quote.quote.kind is TransactionType.INVOICE else "p2p"
+        outgoing = await self._interledger.request_payment(
+            transfer_id=transfer_id,
+            receiver=receiver,
+            amount=quote.amount,
+            scheme_fee=quote.quote.scheme_fee,
+            payer_name=quote.sender_name,
+            transfer_code=transfer_code,
+            invoice_id=invoice_id,
+        )
         async with self._sender_lock(quote.sender_customer_id):
-            if await self._exists(transfer_id):
-                state = (await self._ledger.transfer(transfer_id)).state
-                return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
+            if await self._exists(transfer_id):  # a twin held it meanwhile
+                return await self._remote_result(quote, transfer_id)
             await self._check_limits(quote)
-            reached = await self._interledger.pay(
-                transfer_id=transfer_id,
-                receiver=receiver,
-                amount=quote.amount,
-                scheme_fee=quote.quote.scheme_fee,
+            await self._interledger.hold(
+                outgoing,
                 local_fee=quote.fee,
-                payer_name=quote.sender_name,
                 payer_ledger_account=quote.sender_ledger_account_id,
-                transfer_code="invoice" if quote.quote.kind is TransactionType.INVOICE else "p2p",
+                transfer_code=transfer_code,
                 memo=_memo(quote)
                 | {"receiver_user_number": receiver.user_number}
                 | ({"invoice_id": invoice_id} if invoice_id is not None else {}),
-                invoice_id=invoice_id,
             )
-        state = TransferState(reached)
+        state = TransferState(await self._interledger.clear(outgoing))
+        return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
+
+    async def _remote_result(self, quote: SendQuote, transfer_id: str) -> SendResult:
+        state = (await self._ledger.transfer(transfer_id)).state
         return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
 
     # --- balance and statement ---------------------------------------------------------

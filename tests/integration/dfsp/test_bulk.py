@@ -4,6 +4,7 @@ runner on an injected clock (pacing, retries, invitations, a restart mid-batch).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from dfsp.domain.bulk import (
 from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.fees import FeeSchedule, FeeSource, FeeTable, TransactionType
 from dfsp.domain.notices import Notice
+from dfsp.domain.payments import SendQuote, SendResult
 from dfsp.domain.pins import PinPolicy, WrongPin
 from dfsp.domain.tiers import demo_tier_table
 from dfsp.domain.transfers import AccountKind as LedgerKind
@@ -347,10 +349,45 @@ async def test_payments_are_paced_at_the_configured_rate(database: Database) -> 
 
 
 @asyncio_test
+async def test_no_more_rows_than_rows_in_flight_are_paid_at_once(database: Database) -> None:
+    settings = BulkSettings(
+        rows_per_second=0, rows_in_flight=3, retry_interval=timedelta(minutes=5)
+    )
+    async with open_net(database, settings) as net:
+        paying, most = 0, 0
+        send_authorised = net.payments.send_authorised
+
+        async def slow_send(quote: SendQuote, tid: str) -> SendResult:
+            nonlocal paying, most
+            paying += 1
+            most = max(most, paying)
+            try:
+                for _ in range(5):  # the centre's outcome takes a while
+                    await asyncio.sleep(0)
+                return await send_authorised(quote, tid)
+            finally:
+                paying -= 1
+
+        net.payments.send_authorised = slow_send  # type: ignore[method-assign]
+        text = HEADER + "".join(line(i + 1, net.payees[i % 3], "1") for i in range(10))
+        batch_id = await net.approved(text)
+        await net.runner.step()
+        batch = await net.bulk.batch_view(batch_id)
+        assert batch.state is BatchState.DONE
+        assert [row.state for row in batch.rows] == [RowState.PAID] * 10
+        assert 2 <= most <= 3 and net.runner.most_in_flight == 3
+        assert await net.balance(net.ledger_account) == usd("100") - usd("12.50")
+
+
+@asyncio_test
 async def test_a_temporary_failure_is_retried_no_sooner_than_the_interval(
     database: Database,
 ) -> None:
-    async with open_net(database) as net:
+    # One row at a time, so the row short of funds is the second one.
+    settings = BulkSettings(
+        rows_per_second=0, rows_in_flight=1, retry_interval=timedelta(minutes=5)
+    )
+    async with open_net(database, settings) as net:
         a, b, _ = net.payees
         batch_id = await net.approved(HEADER + line(1, a, "60") + line(2, b, "60"))
         await net.runner.step()  # 100 USD: the second row finds no funds
