@@ -12,6 +12,11 @@ ussdloop forensic verify [--config F] [--url URL]
                                          verify every chain of the central forensic log
 ussdloop forensic transfer ID [--config F] [--url URL]
                                          the path of one transfer across the services
+ussdloop bulk submit FILE --dfsp NAME --maker USER_NUMBER --checker USER_NUMBER
+                     [--end ISO] [--account ID] [--config F] [--url URL]
+                                         pay a bulk file through a DFSP's API with a
+                                         progress bar (PINs: USSDLOOP_MAKER_PIN and
+                                         USSDLOOP_CHECKER_PIN, or asked for)
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     command("demo", _demo, "start a network on free ports and play the stories from handsets")
     command("config", _config, "check a configuration and print it")
     _forensic_commands(commands)
+    _bulk_commands(commands)
     phone = commands.add_parser(
         "phone", help="an interactive terminal phone (uses the control API)"
     )
@@ -204,6 +210,50 @@ def _forensic_run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:
     except CommandError as error:
         print(f"ussdloop: {error}", file=sys.stderr)
         return 2
+
+
+def _bulk_commands(commands: Any) -> None:
+    bulk = commands.add_parser("bulk", help="bulk payments through a DFSP's API")
+    actions = bulk.add_subparsers(dest="bulk_command", required=True)
+    submit = actions.add_parser(
+        "submit", help="upload a file as the maker, approve as the checker, follow it"
+    )
+    submit.add_argument("file", help="the CSV file (SPEC section 3)")
+    submit.add_argument("--dfsp", required=True, help="the payer's DFSP, e.g. dfsp1")
+    submit.add_argument("--maker", required=True, help="the maker's user number")
+    submit.add_argument("--checker", required=True, help="the checker's user number")
+    submit.add_argument("--end", help="retries end at this ISO 8601 date and time (UTC)")
+    submit.add_argument("--account", help="the account paid from (default: the maker's primary)")
+    submit.add_argument("--config", help="a network TOML file merged over the shipped default")
+    submit.add_argument("--url", help="the DFSP API (default: from --config)")
+    submit.add_argument("--log-level", default="warn", choices=LEVELS)
+    submit.add_argument("--log-json", action="store_true")
+    submit.set_defaults(run=_bulk_submit)
+
+
+def _bulk_submit(args: argparse.Namespace, network: NetworkConfig) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from ussdloop.bulk_cli import SubmitRefused, SubmitRequest, parse_end, submit
+
+    try:
+        request = SubmitRequest(
+            file=Path(args.file),
+            dfsp=args.dfsp,
+            maker=args.maker,
+            checker=args.checker,
+            end_at=parse_end(args.end),
+            account_id=args.account,
+            url=args.url,
+        )
+        return asyncio.run(submit(network, request, sys.stdout))
+    except SubmitRefused as error:
+        print(f"ussdloop: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nussdloop: stopped following; the batch goes on at the DFSP", file=sys.stderr)
+        return 130
 
 
 def _print_endpoints(title: str, endpoints: list[str]) -> None:
