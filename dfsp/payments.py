@@ -477,23 +477,22 @@ class Payments:
         debited = select(store.PostingRow.transfer_id).where(
             store.PostingRow.debit_account.in_(held)
         )
-        query = select(store.TransferRow).where(
-            store.TransferRow.id.in_(debited),
-            store.TransferRow.kind.in_(PAYMENT_KINDS),
-            store.TransferRow.created_at >= since,
+        row = store.TransferRow  # the columns the limits need, not the transfers
+        query = select(row.created_at, row.currency, row.state, row.memo).where(
+            row.id.in_(debited), row.kind.in_(PAYMENT_KINDS), row.created_at >= since
         )
         async with self._reading() as session:
-            rows = (await session.scalars(query)).all()
-            return [
-                PastTransfer(
-                    at=row.created_at,
-                    amount=Money(row.currency, int(memo["principal_minor"])),
-                    state=TransferState(row.state),
-                    own_accounts=bool(memo["own_accounts"]),
-                )
-                for row in rows
-                if (memo := row.memo or {}).get("sender") == customer_id
-            ]
+            found = (await session.execute(query)).all()
+        return [
+            PastTransfer(
+                at=at,
+                amount=Money(currency, int(memo["principal_minor"])),
+                state=TransferState(state),
+                own_accounts=bool(memo["own_accounts"]),
+            )
+            for at, currency, state, stored_memo in found
+            if (memo := stored_memo or {}).get("sender") == customer_id
+        ]
 
     @asynccontextmanager
     async def _sender_lock(self, customer_id: str) -> AsyncIterator[None]:
