@@ -116,7 +116,8 @@ class DfspSettings:
     fees: dict[str, Any] = field(default_factory=dict)
     tiers: tuple[Any, ...] = ()
     # Bulk payments (``[dfsps.X.bulk]``, see dfsp.bulk.BulkSettings): rows_per_second,
-    # retry_seconds, default_hours, makers and checkers (user numbers given the roles).
+    # rows_in_flight, retry_seconds, default_hours, makers and checkers (user numbers
+    # given the roles).
     bulk: dict[str, Any] = field(default_factory=dict)
     # The credentials the switch operator issued for this DFSP at the centre. Empty: in
     # one process (``ussdloop up``) the DFSP is registered at first start and they are
