@@ -7,33 +7,21 @@ and the report downloads with every row's result. Screenshots go to the test's t
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dfsp.bulk import BulkSettings
 from dfsp.domain.customers import Customer
+from tests.e2e.browser import chromium_page, needs_chromium, save_screenshot
 from tests.e2e.phones import PIN, dfsp_network
 from tests.e2e.test_bulk import HEADER, register, row
-from tests.e2e.test_web_phone import chromium_page, needs_chromium
 from tests.support import asyncio_test
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
 
 DONE_MS = 60_000
-
-
-async def shoot(page: Page, tmp_path: Path, name: str) -> Path:
-    shot = tmp_path / f"back-office-{name}.png"
-    await page.screenshot(path=str(shot), full_page=True)
-    wanted = os.environ.get("USSDLOOP_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(wanted) / shot.name)
-    return shot
 
 
 async def log_in(page: Page, base: str, who: Customer) -> None:
@@ -98,14 +86,14 @@ async def test_a_maker_uploads_a_checker_approves_and_the_report_downloads_when_
             # The maker is not offered the approval of their own batch.
             assert await page.get_by_test_id("approve").count() == 0
             assert await page.get_by_test_id("waiting-checker").is_visible()
-            await shoot(page, tmp_path, "1-validation-report")
+            await save_screenshot(page, tmp_path, "back-office-1-validation-report")
             await page.get_by_test_id("logout").click()
             await page.get_by_test_id("login").wait_for()
 
             await log_in(page, base, checker)
             to_check = page.get_by_test_id("to-check")
             await to_check.locator(f'a[href="{batch_url.removeprefix(base)}"]').click()
-            await shoot(page, tmp_path, "2-checker-sees-batch")
+            await save_screenshot(page, tmp_path, "back-office-2-checker-sees-batch")
             await page.get_by_test_id("approve-pin").fill(PIN)
             await page.get_by_test_id("approve").click()
             # The status page refreshes itself every 2 s until the batch is done.
@@ -114,7 +102,7 @@ async def test_a_maker_uploads_a_checker_approves_and_the_report_downloads_when_
             totals = await page.get_by_test_id("totals").inner_text()
             assert "paid: 4" in totals and "failed: 2" in totals, totals
             assert "Paid: 12.00 USD" in totals, totals
-            await shoot(page, tmp_path, "3-done")
+            await save_screenshot(page, tmp_path, "back-office-3-done")
 
             async with page.expect_download() as download_info:
                 await page.get_by_test_id("report").click()

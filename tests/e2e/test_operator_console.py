@@ -8,27 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.e2e.browser import chromium_page, needs_chromium, save_screenshot
 from tests.e2e.phones import PIN, Phone, dfsp_network, onboard
-from tests.e2e.test_web_phone import chromium_page, needs_chromium
 from tests.support import asyncio_test
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
-
-
-async def screenshot(page: Page, tmp_path: Path, name: str) -> None:
-    shot = tmp_path / f"console-{name}.png"
-    await page.screenshot(path=str(shot), full_page=True)
-    wanted = os.environ.get("USSDLOOP_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(wanted) / shot.name)
+    pass
 
 
 @needs_chromium
@@ -54,12 +43,12 @@ async def test_the_operator_pauses_a_dfsp_and_closes_a_settlement_window(tmp_pat
             await page.get_by_test_id("dfsps").wait_for()
             for name in ("dfsp1", "dfsp2"):
                 assert await page.get_by_test_id(f"status-{name}").inner_text() == "active"
-            await screenshot(page, tmp_path, "dfsps")
+            await save_screenshot(page, tmp_path, "console-dfsps")
 
             await page.get_by_test_id("pause-dfsp2").click()
             assert await page.get_by_test_id("notice").inner_text() == "dfsp2 paused."
             assert await page.get_by_test_id("status-dfsp2").inner_text() == "paused"
-            await screenshot(page, tmp_path, "paused")
+            await save_screenshot(page, tmp_path, "console-paused")
             unknown = await hamim.walk("1", kani_number)
             assert unknown == "Unknown user number\n\n0. Home\n1. Back"
 
@@ -72,7 +61,7 @@ async def test_the_operator_pauses_a_dfsp_and_closes_a_settlement_window(tmp_pat
             assert await page.get_by_test_id("net-dfsp1").inner_text() == "-25.50"
             assert await page.get_by_test_id("net-dfsp2").inner_text() == "25.00"
             assert await page.get_by_test_id("net-central-fees").inner_text() == "0.50"
-            await screenshot(page, tmp_path, "positions")
+            await save_screenshot(page, tmp_path, "console-positions")
 
             await page.goto(carrier.central.base_url + "/console/settlements")
             await page.get_by_test_id("close-window").click()
@@ -88,7 +77,7 @@ async def test_the_operator_pauses_a_dfsp_and_closes_a_settlement_window(tmp_pat
             }
             assert sum(nets.values()) == 0
             assert Decimal(await page.get_by_test_id("settled-sum").inner_text()) == 0
-            await screenshot(page, tmp_path, "settlement")
+            await save_screenshot(page, tmp_path, "console-settlement")
 
             async with page.expect_download() as downloading:
                 await page.get_by_test_id("report").click()

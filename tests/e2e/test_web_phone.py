@@ -6,15 +6,10 @@ Playwright (no browser download); without it the browser test is skipped."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
+from tests.e2e.browser import chromium_page, needs_chromium, save_screenshot
 from tests.e2e.carrier import carrier_network
 from tests.e2e.phones import PIN, Phone, dfsp_network, onboard
 from tests.support import asyncio_test
@@ -23,43 +18,7 @@ from tests.unit.simulators.test_control_api import control_api
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As on the CI machines: no sandbox as root, and no background calls to Google's hosts,
-# which a closed network refuses by the dozen.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 20_000  # for one screen over SMPP, or an SMS to reach the inbox
-KEY_NAMES = {"*": "star", "#": "hash"}
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.is_file(),
-    reason="no /usr/bin/chromium (Debian's chromium; `make test` installs it with apt-get)",
-)
-
-
-@asynccontextmanager
-async def chromium_page() -> AsyncIterator[Page]:
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    playwright_api = pytest.importorskip(
-        "playwright.async_api", reason="playwright is a test dependency: pip install -e '.[test]'"
-    )
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(WAIT_MS)
-            yield page
-        finally:
-            await browser.close()
+KEY_NAMES = {"*": "star", "#": "hash"}  # the keypad keys' test ids
 
 
 def phone_on(page: Page, msisdn: str) -> Locator:
@@ -86,16 +45,6 @@ async def press(phone: Locator, keys: str) -> str:
     await log.nth(entries + 1).wait_for()
     assert await phone.get_attribute("data-state") != "waiting"
     return await phone.get_by_test_id("screen").inner_text()
-
-
-async def save_screenshot(page: Page, tmp_path: Path) -> Path:
-    shot = tmp_path / "web-phone.png"
-    await page.screenshot(path=str(shot), full_page=True)
-    wanted = os.environ.get("USSDLOOP_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(wanted) / shot.name)
-    return shot
 
 
 @asyncio_test
@@ -161,7 +110,7 @@ async def test_hamim_sends_kani_money_across_dfsps_on_the_web_phone_keypad(
             await (
                 sender.get_by_test_id("inbox").get_by_text("You sent 25 USD to Kani Moe").wait_for()
             )
-            shot = await save_screenshot(page, tmp_path)
+            shot = await save_screenshot(page, tmp_path, "web-phone")
             assert shot.stat().st_size > 10_000
 
             # The red key ends the dialogue.
