@@ -15,8 +15,9 @@ from dfsp.client import DfspError, SendQuote, money_json
 from gateway.ussd_menus.journeys.common import (
     MenuContext,
     account_id,
-    currency,
+    counterparty_step,
     me,
+    only_for,
     parse_amount,
     refusal,
     retry_or_problem,
@@ -47,30 +48,13 @@ def _cash(dialogue: Dialogue) -> dict[str, Any]:
 
 
 def enter(first_screen: str) -> Handler:
-    """Only agents cash in or out: others are told so before they type anything."""
-
-    async def start(dialogue: Dialogue, _: Any) -> Next:
-        if me(dialogue)["role"] != "agent":
-            return show_problem(dialogue, Msg("dfsp.error.not_agent"))
-        return first_screen
-
-    return start
+    """Only agents cash in or out."""
+    return only_for("agent", "dfsp.error.not_agent", first_screen)
 
 
 def _customer_step(ctx: MenuContext, next_screen: str) -> Handler:
-    async def customer(dialogue: Dialogue, user_number: Any) -> Next:
-        try:
-            person = await ctx.client.customer_by_user_number(user_number)
-        except DfspError as error:
-            return show_problem(dialogue, refusal(ctx, error))
-        dialogue.state["cash"] = {
-            "customer": user_number,
-            "name": person.name,
-            "currency": currency(dialogue),
-        }
-        return next_screen
-
-    return customer
+    """The customer of this DFSP the agent serves."""
+    return counterparty_step(ctx, "cash", next_screen, ctx.client.customer_by_user_number)
 
 
 def _amount_prompt(dialogue: Dialogue) -> Msg:
@@ -86,7 +70,7 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             return amount
         try:
             quote = await ctx.client.quote_cash_in(
-                me(dialogue)["id"], account_id(dialogue), cash["customer"], amount
+                me(dialogue)["id"], account_id(dialogue), cash["user_number"], amount
             )
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))
@@ -118,7 +102,7 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             return amount
         try:
             await ctx.client.request_cash_out(
-                me(dialogue)["id"], account_id(dialogue), cash["customer"], amount
+                me(dialogue)["id"], account_id(dialogue), cash["user_number"], amount
             )
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))

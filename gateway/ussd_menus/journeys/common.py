@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from dfsp.client import (
     AccountInfo,
@@ -30,8 +30,10 @@ from dfsp.client import (
 from gateway.ussd_menus.screens import (
     HOME_BACK,
     Dialogue,
+    Handler,
     Invalid,
     Msg,
+    Next,
     OptionsScreen,
     Screen,
 )
@@ -44,6 +46,13 @@ USER_NUMBER: Final = re.compile(r"\d{8}")
 PIN_DIGITS: Final = re.compile(r"\d{1,12}")
 AMOUNT_TEXT: Final = re.compile(r"\d{1,15}(?:\.\d{1,4})?")
 PROBLEM: Final = "problem"  # the screen that shows state["problem"]
+
+
+class Named(Protocol):
+    """What a user-number look-up answers with (a customer here, or a receiver)."""
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -249,6 +258,42 @@ def refusal(ctx: MenuContext, error: DfspError) -> Msg:
     if message_id is not None:
         return Msg(message_id, {"dfsp": ctx.dfsp_name})
     return Msg("dfsp.error.other", {"id": error.id})
+
+
+def only_for(role: str, refused: str, first_screen: str) -> Handler:
+    """A journey's entry that only customers of ``role`` pass; others are told
+    ``refused`` before they type anything."""
+
+    async def start(dialogue: Dialogue, _: Any) -> Next:
+        if me(dialogue)["role"] != role:
+            return show_problem(dialogue, Msg(refused))
+        return first_screen
+
+    return start
+
+
+def counterparty_step(
+    ctx: MenuContext,
+    key: str,
+    next_screen: str,
+    lookup: Callable[[str], Awaitable[Named]],
+) -> Handler:
+    """An input handler for the other party's user number: ``lookup`` names them, and
+    ``state[key]`` keeps ``{"user_number", "name", "currency"}`` for the next screens."""
+
+    async def step(dialogue: Dialogue, user_number: Any) -> Next:
+        try:
+            person = await lookup(user_number)
+        except DfspError as error:
+            return show_problem(dialogue, refusal(ctx, error))
+        dialogue.state[key] = {
+            "user_number": user_number,
+            "name": person.name,
+            "currency": currency(dialogue),
+        }
+        return next_screen
+
+    return step
 
 
 def show_problem(dialogue: Dialogue, message: Msg) -> str:

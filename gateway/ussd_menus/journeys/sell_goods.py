@@ -16,8 +16,9 @@ from dfsp.client import DfspError
 from gateway.ussd_menus.journeys.common import (
     MenuContext,
     account_id,
-    currency,
+    counterparty_step,
     me,
+    only_for,
     parse_amount,
     refusal,
     screen_amount,
@@ -46,29 +47,11 @@ def _sale(dialogue: Dialogue) -> dict[str, Any]:
 
 
 def enter(ctx: MenuContext) -> Handler:
-    """Only merchants sell goods: others are told so before they type anything."""
-
-    async def start(dialogue: Dialogue, _: Any) -> Next:
-        if me(dialogue)["role"] != "merchant":
-            return show_problem(dialogue, Msg("dfsp.error.not_merchant"))
-        return "sell.buyer"
-
-    return start
+    """Only merchants sell goods."""
+    return only_for("merchant", "dfsp.error.not_merchant", "sell.buyer")
 
 
 def screens(ctx: MenuContext) -> dict[str, Screen]:
-    async def buyer(dialogue: Dialogue, user_number: Any) -> Next:
-        try:
-            person = await ctx.client.receiver(user_number)
-        except DfspError as error:
-            return show_problem(dialogue, refusal(ctx, error))
-        dialogue.state["sell"] = {
-            "buyer": user_number,
-            "name": person.name,
-            "currency": currency(dialogue),
-        }
-        return "sell.amount"
-
     async def invoice(dialogue: Dialogue, text: Any) -> Next:
         sale = _sale(dialogue)
         amount = parse_amount(text, sale["currency"])
@@ -76,7 +59,7 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
             return amount
         try:
             await ctx.client.create_invoice(
-                me(dialogue)["id"], account_id(dialogue), sale["buyer"], amount
+                me(dialogue)["id"], account_id(dialogue), sale["user_number"], amount
             )
         except DfspError as error:
             return show_problem(dialogue, refusal(ctx, error))
@@ -84,7 +67,13 @@ def screens(ctx: MenuContext) -> dict[str, Screen]:
         return "sell.sent"
 
     return {
-        "sell.buyer": InputScreen("dfsp.sell.ask_buyer", valid_user_number, buyer, nav=HOME_BACK),
+        "sell.buyer": InputScreen(
+            "dfsp.sell.ask_buyer",
+            valid_user_number,
+            # a buyer here or, through the centre, at another DFSP
+            counterparty_step(ctx, "sell", "sell.amount", ctx.client.receiver),
+            nav=HOME_BACK,
+        ),
         "sell.amount": InputScreen(
             lambda d: Msg(
                 "dfsp.sell.ask_amount", {"name": _sale(d)["name"], "currency": _sale(d)["currency"]}
