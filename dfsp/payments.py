@@ -182,15 +182,18 @@ class Payments:
     async def send(self, quote: SendQuote, pin: Pin | str, transfer_id: str) -> SendResult:
         """Pay the quote after the PIN and the limits; a retry with the same transfer id
         returns the first result (it never pays twice)."""
-        await self._require_forensic()
+        await self._require_forensic()  # before the PIN: a refusal costs no attempt
         await self._confirm(quote, pin)
-        return await self.send_authorised(quote, transfer_id)
+        return await self._send_confirmed(quote, transfer_id)
 
     async def send_authorised(self, quote: SendQuote, transfer_id: str) -> SendResult:
         """``send`` without a PIN, for a payment its payer authorised beforehand: a row of
         a bulk batch its checker approved with their PIN (``dfsp.bulk``). Pass a fresh
         quote. The limits apply; a bulk payee is told, its payer is not (per row)."""
         await self._require_forensic()
+        return await self._send_confirmed(quote, transfer_id)
+
+    async def _send_confirmed(self, quote: SendQuote, transfer_id: str) -> SendResult:
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
         async with self._sender_lock(quote.sender_customer_id):
