@@ -78,6 +78,7 @@ from dfsp.domain.invoices import (
 )
 from dfsp.domain.limits import LimitViolation
 from dfsp.domain.payments import (
+    FraudViolation,
     InvalidAmount,
     LimitExceeded,
     QuoteChanged,
@@ -147,6 +148,7 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, ErrorFields]] = {
     IdentifierError: (400, _no_fields),
     InsufficientFunds: (409, lambda e: {"available": money_json(e.available)}),
     LimitExceeded: (409, _limit_fields),
+    FraudViolation: (403, _no_fields),  # SenderBlocked, ReceiverBlocked
     QuoteChanged: (409, _no_fields),
     TransferConflict: (409, _no_fields),
     SendNotAllowed: (403, _no_fields),

@@ -92,6 +92,8 @@ class ClearingLedger:
         customer = await self._customers.by_user_number(details.payee_user_number)
         if customer is None:
             raise PayeeRefused(f"no customer with user number {details.payee_user_number}")
+        if customer.blacklisted:  # by this DFSP's auditor, whatever the centre answers
+            raise PayeeRefused("the payee may not receive: blacklisted by their DFSP")
         if self._screen is not None:
             blocked = await self._screen(details.payee_user_number)
             if blocked is not None:

@@ -9,7 +9,9 @@ Tables (made by migration 0002, on the shared ``dfsp.store.Base``):
 - ``primary_accounts``: each customer's one primary account (the primary key is the
   customer), which must be an account they hold;
 - ``tier_changes`` (migration 0005, with ``customers.tier`` and ``tier_held``): every
-  change of a customer's tier, oldest first.
+  change of a customer's tier, oldest first;
+- ``customers.blacklisted`` (migration 0010): set and cleared by an auditor
+  (``dfsp.auditing``), whose checks are in ``dfsp.audit_store``.
 
 Also here: a customer row as the value callers see (``Customer``, from
 ``dfsp.domain.customers``) and ``LocalUserNumbers``, the user-number allocator over the
@@ -34,6 +36,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -70,6 +73,7 @@ class CustomerRow(Base):
         ),
         CheckConstraint("role IN ('customer', 'merchant', 'agent')", name="known_role"),
         CheckConstraint("pin_failures >= 0", name="pin_failures_not_negative"),
+        Index("ix_customers_national_id", "national_id"),  # the auditor's look-up
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -89,6 +93,7 @@ class CustomerRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     tier: Mapped[str | None] = mapped_column(String(32))  # None: the table's first tier
     tier_held: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    blacklisted: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class CustomerAccountRow(Base):
@@ -467,6 +472,7 @@ def customer_value(row: CustomerRow) -> Customer:
         language=row.language,
         pin_locked=row.pin_locked,
         created_at=row.created_at,
+        blacklisted=row.blacklisted,
     )
 
 

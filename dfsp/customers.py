@@ -238,6 +238,11 @@ class Customers:
 
     # --- tiers --------------------------------------------------------------------------
 
+    @property
+    def tiers(self) -> TierTable:
+        """The tiers an auditor may choose from, lowest first."""
+        return self._tiers
+
     async def tier_of(self, customer_id: str) -> Tier:
         """The customer's tier as stored (``UnknownTier`` if the configuration no longer
         has it)."""

@@ -161,7 +161,10 @@ OPENAPI: dict[str, Any] = {
             "post": _operation(
                 "Price a payment: receiver name, local fee and total",
                 "Quote",
-                {"403": "SendNotAllowed", "404": "UnknownCustomer or UnknownReceiver"},
+                {
+                    "403": "SendNotAllowed, SenderBlocked or ReceiverBlocked",
+                    "404": "UnknownCustomer or UnknownReceiver",
+                },
                 body="QuoteRequest",
             )
         },

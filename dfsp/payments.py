@@ -68,7 +68,9 @@ from dfsp.domain.payments import (
     InvalidAmount,
     LimitExceeded,
     QuoteChanged,
+    ReceiverBlocked,
     RemoteReceiver,
+    SenderBlocked,
     SendNotAllowed,
     SendQuote,
     SendResult,
@@ -149,6 +151,8 @@ class Payments:
         if amount.minor <= 0:
             raise InvalidAmount("the amount must be above zero")
         sender = await self._customers.customer(sender_customer_id)
+        if sender.blacklisted:
+            raise SenderBlocked()
         source = _account(await self._customers.accounts_of(sender.id), sender_account_id)
         if source is None or not source.permissions.can_send:
             raise SendNotAllowed(sender_account_id)
@@ -160,6 +164,8 @@ class Payments:
             if self._interledger is None or to_account_id is not None:
                 raise UnknownReceiver(receiver_user_number)
             return await self._remote_quote(sender, source, receiver_user_number, amount, kind)
+        if receiver.blacklisted:
+            raise ReceiverBlocked(str(receiver.user_number))
         target = await self._target(receiver.id, sender.id, source, to_account_id)
         for account in (source, target):
             if account.currency != amount.currency:
@@ -386,8 +392,13 @@ class Payments:
     ) -> list[StatementRow]:
         """The latest movements, newest first; a payment's fee is its own ``fee`` row,
         after the payment's row."""
-        limit = max(1, min(limit, MAX_STATEMENT_ROWS))
         ledger_id = (await self._viewable(customer_id, account_id, pin)).ledger_account_id
+        return await self.statement(ledger_id, limit)
+
+    async def statement(self, ledger_id: str, limit: int = 8) -> list[StatementRow]:
+        """``ministatement`` of a ledger account, without a holder's PIN: for the
+        auditor's desk (``dfsp.auditing``)."""
+        limit = max(1, min(limit, MAX_STATEMENT_ROWS))
         rows: list[StatementRow] = []
         seen: set[str] = set()
         for entry in await self._ledger.statement(ledger_id, limit):

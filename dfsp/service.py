@@ -44,9 +44,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.client import CentralError
 from central.directory.client import DirectoryClient
+from central.fraud.client import FraudClient
 from clearing.connector import OUTCOME_WAIT
 from dfsp.api import dfsp_app
 from dfsp.api_bulk import BulkRoutes
+from dfsp.auditing import Auditing
 from dfsp.bulk import BulkSettings
 from dfsp.bulk_runner import BulkRunner, build_bulk
 from dfsp.cash import Cash
@@ -75,6 +77,7 @@ from dfsp.notifications import Notifications
 from dfsp.payments import Payments
 from dfsp.store import create_store_engine
 from dfsp.web.back_office import BackOffice
+from dfsp.web.desk import AuditorDesk
 from ussdloop.config import DfspSettings, Listener
 from ussdloop.db import session_factory
 from ussdloop.metrics import Metric, counters
@@ -151,6 +154,7 @@ class DfspService:
         self._http: aiohttp.ClientSession | None = None
         self.forensic: DfspForensic | None = None
         self.bulk: BulkRunner | None = None  # bulk payments (``bulk.bulk``) and their runner
+        self.auditing: Auditing | None = None  # the auditor's desk
         self._announce: asyncio.Task[None] | None = None
 
     @property
@@ -283,7 +287,19 @@ class DfspService:
                 clock=_now,
             )
             BulkRoutes(bulk.bulk).add_to(app)
-            BackOffice(bulk.bulk, customers, sessions).add_to(app)  # dfsp.web: /admin/
+            auditing = Auditing(
+                sessions,
+                customers,
+                ledger,
+                payments,
+                clock=_now,
+                auditors=self.settings.auditors,
+                fraud=None if central is None else FraudClient(central),
+                forensic=forensic,
+            )
+            office = BackOffice(bulk.bulk, customers, sessions, auditing=auditing)
+            office.add_to(app)  # dfsp.web: /admin/
+            AuditorDesk(office, auditing, customers).add_to(app)  # /admin/customers
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
@@ -305,6 +321,7 @@ class DfspService:
         forensic.start()
         notifications.start()
         self.bulk = bulk  # bulk payments: paid by its runner from now on
+        self.auditing = auditing
         bulk.start()
         self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
@@ -327,6 +344,7 @@ class DfspService:
         http, self._http = self._http, None
         forensic, self.forensic = self.forensic, None
         self.ledger = self.customers = self.payments = None
+        self.auditing = None
         self.invoices, self.cash = None, None
         try:
             for task in (sweep, announce):

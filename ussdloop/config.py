@@ -119,6 +119,9 @@ class DfspSettings:
     # rows_in_flight, retry_seconds, default_hours, makers and checkers (user numbers
     # given the roles).
     bulk: dict[str, Any] = field(default_factory=dict)
+    # User numbers given the auditor role (the back office's customer desk,
+    # dfsp.auditing); more are granted in the DFSP's database.
+    auditors: tuple[str, ...] = ()
     # The credentials the switch operator issued for this DFSP at the centre. Empty: in
     # one process (``ussdloop up``) the DFSP is registered at first start and they are
     # kept in <network.data_dir>/<dfsp name>.central.json.

@@ -41,6 +41,7 @@ class Customer:
     language: str
     pin_locked: bool
     created_at: datetime
+    blacklisted: bool = False  # by an auditor: may neither send nor receive
 
     @property
     def name(self) -> str:

@@ -46,6 +46,22 @@ class StatementNotAllowed(PaymentError):
         self.account_id = account_id
 
 
+class FraudViolation(PaymentError):
+    """An auditor blacklisted a party of the payment: a blacklisted customer may neither
+    send nor receive (SPEC section 3, "Fraud and blacklists")."""
+
+
+class SenderBlocked(FraudViolation):
+    def __init__(self) -> None:
+        super().__init__("the sender is blacklisted: they cannot send money")
+
+
+class ReceiverBlocked(FraudViolation):
+    def __init__(self, user_number: str) -> None:
+        super().__init__(f"the receiver {user_number} is blacklisted: they cannot be paid")
+        self.user_number = user_number
+
+
 class LimitExceeded(PaymentError):
     """A tier limit refuses the transfer; ``violation`` says which and what is left."""
 

@@ -8,6 +8,7 @@ runs the migrations at start-up.
 from __future__ import annotations
 
 from dfsp import (  # noqa: F401  (each registers its tables on Base)
+    audit_store,
     bulk_store,
     customer_store,
     forensic,

@@ -1,6 +1,9 @@
-"""The back office's bulk-payment pages under ``/admin/`` (server-rendered HTML), added
-to the DFSP API's app by ``dfsp.service``. They use ``dfsp.bulk`` and ``dfsp.customers``
-as the JSON API does; only the access checks for reading a batch are made here.
+"""The back office under ``/admin/`` (server-rendered HTML), added to the DFSP API's app
+by ``dfsp.service``: the login, the bulk-payment pages here, and the auditor's desk
+(``dfsp.web.desk``, on this class's login, sessions and refusal pages). They use
+``dfsp.bulk`` and ``dfsp.customers`` as the JSON API does; only the access checks for
+reading a batch are made here. A login needs a back-office role: maker, checker or
+auditor.
 
 Pages: ``GET /admin/login`` and ``POST /admin/login`` (user number + PIN, wrong PINs
 counted and locked out by ``Customers.check_pin``), ``POST /admin/logout``;
@@ -31,13 +34,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dfsp import bulk_store
 from dfsp.api_bulk import BULK_ERRORS
+from dfsp.auditing import (
+    AUDITOR,
+    AuditError,
+    Auditing,
+    FraudSharingUnavailable,
+    NotAuditor,
+    OwnRecord,
+)
 from dfsp.bulk import CHECKER, MAKER, BatchView, Bulk, report_text
 from dfsp.customers import Customers
 from dfsp.domain.bulk import MAX_CSV_BYTES, BatchNotFound, BatchState, BulkError
-from dfsp.domain.customers import Customer
+from dfsp.domain.customers import Customer, UnknownCustomer
 from dfsp.domain.identifiers import IdentifierError
 from dfsp.domain.payments import PaymentError
 from dfsp.domain.pins import MAX_PIN_LENGTH, Pin, PinLocked, WrongPin
+from dfsp.domain.tiers import TierError
 from dfsp.web import pages
 from dfsp.web.sessions import SessionStore, WebSession
 
@@ -57,6 +69,11 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
 }
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AUDIT_ERRORS: Final[dict[type[AuditError], int]] = {
+    NotAuditor: 403,
+    OwnRecord: 403,
+    FraudSharingUnavailable: 503,
+}
 
 
 class Refused(Exception):
@@ -80,8 +97,10 @@ class BackOffice:
         *,
         clock: Callable[[], datetime] = _utc_now,
         secure_cookie: bool = False,  # True when served over HTTPS only
+        auditing: Auditing | None = None,  # the auditor's desk (``dfsp.web.desk``)
     ) -> None:
         self._bulk = bulk
+        self._auditing = auditing
         self._customers = customers
         self._db = sessions
         self._secure = secure_cookie
@@ -91,33 +110,33 @@ class BackOffice:
         add_get, add_post = app.router.add_get, app.router.add_post
         add_get("/admin", self.root)
         add_get("/admin/", self.root)
-        add_get("/admin/login", self._page(self.login_form))
-        add_post("/admin/login", self._page(self.login))
-        add_post("/admin/logout", self._page(self.logout))
-        add_get("/admin/batches", self._page(self.home))
-        add_post("/admin/batches", self._page(self.upload))
-        add_get("/admin/batches/{batch_id}", self._page(self.batch))
-        add_post("/admin/batches/{batch_id}/approve", self._page(self.approve))
-        add_post("/admin/batches/{batch_id}/reject", self._page(self.reject))
-        add_get("/admin/batches/{batch_id}/report.csv", self._page(self.report))
+        add_get("/admin/login", self.page(self.login_form))
+        add_post("/admin/login", self.page(self.login))
+        add_post("/admin/logout", self.page(self.logout))
+        add_get("/admin/batches", self.page(self.home))
+        add_post("/admin/batches", self.page(self.upload))
+        add_get("/admin/batches/{batch_id}", self.page(self.batch))
+        add_post("/admin/batches/{batch_id}/approve", self.page(self.approve))
+        add_post("/admin/batches/{batch_id}/reject", self.page(self.reject))
+        add_get("/admin/batches/{batch_id}/report.csv", self.page(self.report))
         app.router.add_static("/admin/static/", STATIC_DIR)
 
     # --- login ---------------------------------------------------------------------
 
     async def root(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPSeeOther("/admin/batches")
+        raise web.HTTPSeeOther(_desk_of(self._session(request)))
 
     async def login_form(self, request: web.Request) -> web.StreamResponse:
         session = self._session(request)
         if session is not None and session.customer_id is not None:
-            raise web.HTTPSeeOther("/admin/batches")
+            raise web.HTTPSeeOther(_desk_of(session))
         session = session or self.sessions.open()
-        return self._html(pages.login_page(session), session=session)
+        return self.html(pages.login_page(session), session=session)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        form = await self._checked_form(request)
+        form = await self.checked_form(request)
         number = str(form.get("user_number", "")).strip()
-        pin = _pin(str(form.get("pin", "")))
+        pin = parse_pin(str(form.get("pin", "")))
         try:
             customer = await self._customers.by_user_number(number)
         except IdentifierError:
@@ -125,19 +144,19 @@ class BackOffice:
         if customer is None:
             raise Refused(404, f"nobody has the user number {number}")
         await self._customers.check_pin(customer.id, pin)
-        if not await self._any_role(customer):
-            raise Refused(403, "the DFSP has not given you a bulk payments role")
+        roles = await self._roles_of(customer)
+        if not roles:
+            raise Refused(403, "the DFSP has not given you a back-office role")
         old = self._session(request)
         if old is not None:
             self.sessions.close(old.token)
-        name = f"{customer.first_name} {customer.last_name}"
-        session = self.sessions.open(customer.id, str(customer.user_number), name)
-        response = web.HTTPSeeOther("/admin/batches")
+        session = self.sessions.open(customer.id, str(customer.user_number), customer.name, roles)
+        response = web.HTTPSeeOther(_desk_of(session))
         self._set_cookie(response, session)
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
-        await self._checked_form(request)
+        await self.checked_form(request)
         session = self._session(request)
         if session is not None:
             self.sessions.close(session.token)
@@ -148,7 +167,7 @@ class BackOffice:
     # --- maker and checker ---------------------------------------------------------
 
     async def home(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
+        session = self.login_required(request)
         customer = await self._customers.customer(_customer_id(session))
         accounts = None
         own: list[BatchView] = []
@@ -167,10 +186,10 @@ class BackOffice:
                 and b.maker_id != customer.id
             ]
         page = pages.home_page(session, accounts=accounts, own=own, to_check=to_check)
-        return self._html(page, session=session)
+        return self.html(page, session=session)
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
+        session = self.login_required(request)
         fields = await _read_upload(request)
         _check_csrf(session, _text(fields, "csrf"))
         raw = fields.get("file", b"")
@@ -182,7 +201,7 @@ class BackOffice:
             raise Refused(400, "the file is not UTF-8 text: save it as CSV (UTF-8)") from None
         batch = await self._bulk.upload(
             _customer_id(session),
-            _pin(_text(fields, "pin")),
+            parse_pin(_text(fields, "pin")),
             _text(fields, "account"),
             csv_text,
             end_at=_end_at(_text(fields, "end_at")),
@@ -190,32 +209,34 @@ class BackOffice:
         raise web.HTTPSeeOther(f"/admin/batches/{batch.id}")
 
     async def batch(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
+        session = self.login_required(request)
         batch, customer = await self._visible_batch(request, session)
         is_maker = customer.id == batch.maker_id
         may_decide = not is_maker and await self._bulk.has_role(customer, CHECKER)
         page = pages.batch_page(session, batch, may_decide=may_decide, is_maker=is_maker)
-        return self._html(page, session=session)
+        return self.html(page, session=session)
 
     async def approve(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
-        form = await self._checked_form(request)
+        session = self.login_required(request)
+        form = await self.checked_form(request)
         batch_id = request.match_info["batch_id"]
-        await self._bulk.approve(batch_id, _customer_id(session), _pin(str(form.get("pin", ""))))
+        await self._bulk.approve(
+            batch_id, _customer_id(session), parse_pin(str(form.get("pin", "")))
+        )
         raise web.HTTPSeeOther(f"/admin/batches/{batch_id}")
 
     async def reject(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
-        form = await self._checked_form(request)
+        session = self.login_required(request)
+        form = await self.checked_form(request)
         batch_id = request.match_info["batch_id"]
         note = str(form.get("note", ""))
         await self._bulk.reject(
-            batch_id, _customer_id(session), _pin(str(form.get("pin", ""))), note
+            batch_id, _customer_id(session), parse_pin(str(form.get("pin", ""))), note
         )
         raise web.HTTPSeeOther(f"/admin/batches/{batch_id}")
 
     async def report(self, request: web.Request) -> web.StreamResponse:
-        session = self._login_required(request)
+        session = self.login_required(request)
         batch, _ = await self._visible_batch(request, session)
         disposition = f'attachment; filename="bulk-{batch.id}.csv"'
         return web.Response(
@@ -226,7 +247,7 @@ class BackOffice:
 
     # --- helpers -------------------------------------------------------------------
 
-    def _page(self, handler: Page) -> Page:
+    def page(self, handler: Page) -> Page:
         """Answer a refusal as an HTML page with its reason; nothing was changed."""
 
         @functools.wraps(handler)
@@ -244,14 +265,14 @@ class BackOffice:
                 if not back.startswith(f"{request.scheme}://{request.host}/admin/"):
                     back = "/admin/batches"
                 body = pages.refused_page(str(error) or type(error).__name__, session, back)
-                return self._html(body, session=None, status=status)
+                return self.html(body, session=None, status=status)
 
         return page
 
     def _session(self, request: web.Request) -> WebSession | None:
         return self.sessions.find(request.cookies.get(COOKIE))
 
-    def _login_required(self, request: web.Request) -> WebSession:
+    def login_required(self, request: web.Request) -> WebSession:
         session = self._session(request)
         if session is None or session.customer_id is None:
             if request.method == "GET":
@@ -259,7 +280,7 @@ class BackOffice:
             raise Refused(403, "your session has ended: log in again")
         return session
 
-    async def _checked_form(self, request: web.Request) -> dict[str, str]:
+    async def checked_form(self, request: web.Request) -> dict[str, str]:
         """A small urlencoded form, after its CSRF token matched the session's."""
         session = self._session(request)
         if session is None:
@@ -278,7 +299,7 @@ class BackOffice:
             secure=self._secure,
         )
 
-    def _html(self, text: str, *, session: WebSession | None, status: int = 200) -> web.Response:
+    def html(self, text: str, *, session: WebSession | None, status: int = 200) -> web.Response:
         response = web.Response(
             text=text, content_type="text/html", status=status, headers=SECURITY_HEADERS
         )
@@ -286,10 +307,11 @@ class BackOffice:
             self._set_cookie(response, session)
         return response
 
-    async def _any_role(self, customer: Customer) -> bool:
-        return await self._bulk.has_role(customer, MAKER) or await self._bulk.has_role(
-            customer, CHECKER
-        )
+    async def _roles_of(self, customer: Customer) -> frozenset[str]:
+        roles = {role for role in (MAKER, CHECKER) if await self._bulk.has_role(customer, role)}
+        if self._auditing is not None and await self._auditing.is_auditor(customer):
+            roles.add(AUDITOR)
+        return frozenset(roles)
 
     async def _visible_batch(
         self, request: web.Request, session: WebSession
@@ -312,9 +334,22 @@ class BackOffice:
         return [await self._bulk.batch_view(r.id) for r in newest]
 
 
+def _desk_of(session: WebSession | None) -> str:
+    """Where a session starts: the bulk pages, or the auditor's desk for an auditor only."""
+    if session is not None and session.roles == {AUDITOR}:
+        return "/admin/customers"
+    return "/admin/batches"
+
+
 def _status_of(error: Exception) -> int | None:
     if isinstance(error, Refused):
         return error.status
+    if isinstance(error, AuditError):
+        return AUDIT_ERRORS.get(type(error), 400)
+    if isinstance(error, UnknownCustomer):
+        return 404
+    if isinstance(error, TierError):
+        return 400
     if isinstance(error, WrongPin):
         return 403
     if isinstance(error, PinLocked):
@@ -336,7 +371,7 @@ def _customer_id(session: WebSession) -> str:
     return session.customer_id
 
 
-def _pin(text: str) -> Pin:
+def parse_pin(text: str) -> Pin:
     if not text.isdigit() or len(text) > MAX_PIN_LENGTH:
         raise Refused(400, "enter your PIN (digits only)")
     return Pin(text)

@@ -17,12 +17,12 @@ REFRESH_SECONDS: Final = 2
 LIVE_STATES: Final = frozenset({BatchState.APPROVED, BatchState.RUNNING})
 
 
-def _e(value: object) -> str:
+def escaped(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _money(amount: Money | None) -> str:
-    return "" if amount is None else _e(f"{amount} {amount.currency}")
+def money_text(amount: Money | None) -> str:
+    return "" if amount is None else escaped(f"{amount} {amount.currency}")
 
 
 def layout(title: str, body: str, session: WebSession | None = None, refresh: bool = False) -> str:
@@ -30,28 +30,40 @@ def layout(title: str, body: str, session: WebSession | None = None, refresh: bo
     who = ""
     if session is not None and session.customer_id is not None:
         who = (
-            f'<span data-testid="who">{_e(session.name)} ({_e(session.user_number)})</span>'
+            f'<span data-testid="who">{escaped(session.name)} '
+            f"({escaped(session.user_number)})</span>"
             '<form method="post" action="/admin/logout">'
             f"{csrf_field(session)}"
             '<button data-testid="logout">Log out</button></form>'
         )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"{meta}<title>{_e(title)} - back office</title>"
+        f"{meta}<title>{escaped(title)} - back office</title>"
         '<link rel="stylesheet" href="/admin/static/admin.css"></head><body>'
-        f'<header><a href="/admin/batches">Bulk payments</a>{who}</header>'
-        f"<main><h1>{_e(title)}</h1>{body}</main></body></html>"
+        f"<header><nav>{_nav(session)}</nav>{who}</header>"
+        f"<main><h1>{escaped(title)}</h1>{body}</main></body></html>"
     )
 
 
+def _nav(session: WebSession | None) -> str:
+    """Links to the desks of the roles this session's customer has."""
+    roles = frozenset() if session is None else session.roles
+    links = []
+    if roles & {"maker", "checker"}:
+        links.append('<a href="/admin/batches" data-testid="nav-bulk">Bulk payments</a>')
+    if "auditor" in roles:
+        links.append('<a href="/admin/customers" data-testid="nav-customers">Customers</a>')
+    return " ".join(links) or '<a href="/admin/">Back office</a>'
+
+
 def csrf_field(session: WebSession) -> str:
-    return f'<input type="hidden" name="csrf" value="{_e(session.csrf)}">'
+    return f'<input type="hidden" name="csrf" value="{escaped(session.csrf)}">'
 
 
 def refused_page(message: str, session: WebSession | None, back: str) -> str:
     body = (
-        f'<p class="error" data-testid="error">{_e(message)}</p>'
-        f'<p>Nothing was changed. <a href="{_e(back)}">Back</a></p>'
+        f'<p class="error" data-testid="error">{escaped(message)}</p>'
+        f'<p>Nothing was changed. <a href="{escaped(back)}">Back</a></p>'
     )
     return layout("Refused", body, session)
 
@@ -91,7 +103,7 @@ def home_page(
 
 def _upload_form(session: WebSession, accounts: Sequence[CustomerAccount]) -> str:
     options = "".join(
-        f'<option value="{_e(a.id)}">{_e(a.name)} ({_e(a.currency)})</option>'
+        f'<option value="{escaped(a.id)}">{escaped(a.name)} ({escaped(a.currency)})</option>'
         for a in accounts
         if a.permissions.can_send
     )
@@ -113,13 +125,13 @@ def _upload_form(session: WebSession, accounts: Sequence[CustomerAccount]) -> st
 
 def _batch_list(title: str, batches: Iterable[BatchView], testid: str) -> str:
     rows = "".join(
-        f'<tr><td><a href="/admin/batches/{_e(b.id)}">{_e(b.id[:8])}</a></td>'
-        f"<td>{_e(b.created_at.strftime('%Y-%m-%d %H:%M'))}</td>"
-        f"<td>{_e(b.state)}</td><td>{b.totals.rows}</td></tr>"
+        f'<tr><td><a href="/admin/batches/{escaped(b.id)}">{escaped(b.id[:8])}</a></td>'
+        f"<td>{escaped(b.created_at.strftime('%Y-%m-%d %H:%M'))}</td>"
+        f"<td>{escaped(b.state)}</td><td>{b.totals.rows}</td></tr>"
         for b in batches
     )
     return (
-        f'<section><h2>{_e(title)}</h2><table data-testid="{_e(testid)}">'
+        f'<section><h2>{escaped(title)}</h2><table data-testid="{escaped(testid)}">'
         "<tr><th>Batch</th><th>Uploaded</th><th>State</th><th>Rows</th></tr>"
         f"{rows or '<tr><td colspan=4>none</td></tr>'}</table></section>"
     )
@@ -127,16 +139,16 @@ def _batch_list(title: str, batches: Iterable[BatchView], testid: str) -> str:
 
 def batch_page(session: WebSession, batch: BatchView, *, may_decide: bool, is_maker: bool) -> str:
     totals = batch.totals
-    counts = ", ".join(f"{_e(k)}: {v}" for k, v in sorted(totals.by_state.items()))
+    counts = ", ".join(f"{escaped(k)}: {v}" for k, v in sorted(totals.by_state.items()))
     finished = batch.state not in LIVE_STATES and batch.state is not BatchState.DRAFT
     summary = (
-        f'<section><p>State: <span class="badge" data-testid="batch-state">{_e(batch.state)}'
+        f'<section><p>State: <span class="badge" data-testid="batch-state">{escaped(batch.state)}'
         f"</span>{' (finished)' if finished else ''}</p>"
-        f'<p data-testid="totals">Rows: {totals.rows} ({counts}). Paid: {_money(totals.paid)}; '
-        f"fees: {_money(totals.fees)}; still to pay: {_money(totals.open)}.</p>"
-        f"<p>Retries until {_e(batch.end_at.isoformat())}."
-        f"{' Note: ' + _e(batch.note) if batch.note else ''}</p>"
-        f'<p><a href="/admin/batches/{_e(batch.id)}/report.csv" data-testid="report">'
+        f'<p data-testid="totals">Rows: {totals.rows} ({counts}). Paid: {money_text(totals.paid)}; '
+        f"fees: {money_text(totals.fees)}; still to pay: {money_text(totals.open)}.</p>"
+        f"<p>Retries until {escaped(batch.end_at.isoformat())}."
+        f"{' Note: ' + escaped(batch.note) if batch.note else ''}</p>"
+        f'<p><a href="/admin/batches/{escaped(batch.id)}/report.csv" data-testid="report">'
         "Download the report (CSV)</a></p></section>"
     )
     decision = ""
@@ -158,23 +170,27 @@ def batch_page(session: WebSession, batch: BatchView, *, may_decide: bool, is_ma
 
 def _row(row: RowView) -> str:
     return (
-        f'<tr data-testid="row" data-line="{row.line}" data-state="{_e(row.state)}">'
+        f'<tr data-testid="row" data-line="{row.line}" data-state="{escaped(row.state)}">'
         f"<td>{row.line}</td><td>{'' if row.sequence is None else row.sequence}</td>"
-        f"<td>{_e(row.identifier)}</td><td>{_e(row.first_name)} {_e(row.last_name)}</td>"
-        f"<td>{_money(row.amount)}</td>"
-        f'<td class="state-{_e(row.state)}">{_e(row.state)}</td><td>{_e(row.reason or "")}</td>'
-        f"<td>{_money(row.fee)}</td></tr>"
+        f"<td>{escaped(row.identifier)}</td>"
+        f"<td>{escaped(row.first_name)} {escaped(row.last_name)}</td>"
+        f"<td>{money_text(row.amount)}</td>"
+        f'<td class="state-{escaped(row.state)}">{escaped(row.state)}</td>'
+        f"<td>{escaped(row.reason or '')}</td>"
+        f"<td>{money_text(row.fee)}</td></tr>"
     )
 
 
 def _decision_forms(session: WebSession, batch_id: str) -> str:
     return (
         "<section><h2>Approve or reject</h2>"
-        f'<form method="post" action="/admin/batches/{_e(batch_id)}/approve">{csrf_field(session)}'
+        f'<form method="post" action="/admin/batches/{escaped(batch_id)}/approve">'
+        f"{csrf_field(session)}"
         '<label>Your PIN <input name="pin" type="password" inputmode="numeric" maxlength="12" '
         'data-testid="approve-pin" required></label>'
         '<button data-testid="approve">Approve: pay this batch</button></form>'
-        f'<form method="post" action="/admin/batches/{_e(batch_id)}/reject">{csrf_field(session)}'
+        f'<form method="post" action="/admin/batches/{escaped(batch_id)}/reject">'
+        f"{csrf_field(session)}"
         '<label>Your PIN <input name="pin" type="password" inputmode="numeric" maxlength="12" '
         'data-testid="reject-pin" required></label>'
         '<label>Note <input name="note" maxlength="200" data-testid="reject-note"></label>'

@@ -33,6 +33,7 @@ class WebSession:
     customer_id: str | None = None
     user_number: str | None = None
     name: str = ""
+    roles: frozenset[str] = frozenset()  # back-office roles at login (for the menu)
 
     def csrf_matches(self, presented: str) -> bool:
         return hmac.compare_digest(self.csrf.encode(), presented.encode())
@@ -56,7 +57,11 @@ class SessionStore:
         return len(self._sessions)
 
     def open(
-        self, customer_id: str | None = None, user_number: str | None = None, name: str = ""
+        self,
+        customer_id: str | None = None,
+        user_number: str | None = None,
+        name: str = "",
+        roles: frozenset[str] = frozenset(),
     ) -> WebSession:
         """A new session with fresh tokens (a login always gets a new one)."""
         self._make_room()
@@ -67,6 +72,7 @@ class SessionStore:
             customer_id=customer_id,
             user_number=user_number,
             name=name,
+            roles=roles,
         )
         self._sessions[session.token] = session
         return session

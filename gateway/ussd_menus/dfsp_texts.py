@@ -197,6 +197,8 @@ DFSP_ENGLISH: Final[Mapping[str, str]] = {
     "dfsp.error.invoice_not_pending": "This invoice is no longer pending",
     "dfsp.error.registration_refused": "Sorry, {dfsp} cannot open an account for this person",
     "dfsp.error.not_allowed": "This payment is not allowed. Please contact {dfsp}.",
+    "dfsp.error.sender_blocked": "Your account is blocked. Please contact {dfsp}.",
+    "dfsp.error.receiver_blocked": "This receiver cannot be paid. Please contact {dfsp}.",
     "dfsp.error.clearing_unavailable": (
         "Payments to other providers are not available now. Please try again later."
     ),
@@ -397,6 +399,8 @@ DFSP_FRENCH: Final[Mapping[str, str]] = {
         "Désolé, {dfsp} ne peut pas ouvrir de compte pour cette personne"
     ),
     "dfsp.error.not_allowed": "Ce paiement n'est pas autorisé. Contactez {dfsp}.",
+    "dfsp.error.sender_blocked": "Votre compte est bloqué. Contactez {dfsp}.",
+    "dfsp.error.receiver_blocked": "Ce bénéficiaire ne peut pas être payé. Contactez {dfsp}.",
     "dfsp.error.clearing_unavailable": (
         "Les paiements vers les autres opérateurs sont indisponibles. Réessayez plus tard."
     ),

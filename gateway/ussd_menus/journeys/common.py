@@ -237,6 +237,8 @@ _PLAIN_REFUSALS: Final = {
     "InvoiceNotPending": "dfsp.error.invoice_not_pending",
     "RegistrationRefused": "dfsp.error.registration_refused",
     "TransferNotAllowed": "dfsp.error.not_allowed",
+    "SenderBlocked": "dfsp.error.sender_blocked",
+    "ReceiverBlocked": "dfsp.error.receiver_blocked",
     "ClearingUnavailable": "dfsp.error.clearing_unavailable",
     "NetDebitCapReached": "dfsp.error.cap_reached",
     "CentralRefused": "dfsp.error.central_refused",
