@@ -10,7 +10,6 @@ blacklist flag itself is ``customers.blacklisted`` (``dfsp.customer_store``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,14 +136,4 @@ async def unchecked_since(
         .order_by(last.c.last_at.is_not(None), last.c.last_at, CustomerRow.created_at)
         .limit(limit)
     )
-    return [(row, at) for row, at in (await session.execute(query)).tuples()]
-
-
-async def last_checks(session: AsyncSession, customer_ids: Collection[str]) -> dict[str, datetime]:
-    """When each of these customers was last checked (absent: never)."""
-    query = (
-        select(FraudCheckRow.customer_id, func.max(FraudCheckRow.at))
-        .where(FraudCheckRow.customer_id.in_(customer_ids))
-        .group_by(FraudCheckRow.customer_id)
-    )
-    return {customer_id: at for customer_id, at in (await session.execute(query)).tuples()}
+    return [(row, at) for row, at in await session.execute(query)]

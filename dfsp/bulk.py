@@ -55,7 +55,7 @@ from dfsp.domain.bulk import (
 )
 from dfsp.domain.customers import Customer
 from dfsp.domain.fees import TransactionType
-from dfsp.domain.payments import PaymentError, SendNotAllowed, UnknownReceiver
+from dfsp.domain.payments import FraudViolation, PaymentError, SendNotAllowed, UnknownReceiver
 from dfsp.domain.pins import Pin
 from dfsp.domain.transfers import CurrencyMismatch
 from dfsp.interledger import ClearingUnavailable, TransferNotAllowed
@@ -396,7 +396,7 @@ class Bulk:
                 reason_text(Reason.UNKNOWN_PAYEE, "nobody has this user number"),
                 None,
             )
-        except TransferNotAllowed as error:
+        except (TransferNotAllowed, FraudViolation) as error:  # the centre's rules, a blacklist
             return RowState.FAILED, reason_text(Reason.INELIGIBLE, str(error)), None
         except ClearingUnavailable:
             return (

@@ -52,7 +52,12 @@ from dfsp.domain.bulk import (
 from dfsp.domain.customers import Customer, CustomerError
 from dfsp.domain.fees import TransactionType
 from dfsp.domain.notices import Notice, NoticeSink, to_msisdn
-from dfsp.domain.payments import InvalidAmount, SendNotAllowed, UnknownReceiver
+from dfsp.domain.payments import (
+    FraudViolation,
+    InvalidAmount,
+    SendNotAllowed,
+    UnknownReceiver,
+)
 from dfsp.domain.transfers import CurrencyMismatch, InvalidRequest, TransferState, UnknownTransfer
 from dfsp.interledger import TransferNotAllowed
 from dfsp.ledger import Ledger
@@ -62,6 +67,7 @@ from ussdloop.money import Money
 IN_FLIGHT_RECHECK: Final = timedelta(seconds=1)  # a prepared transfer is looked at again
 FINAL_ERRORS: Final = {
     TransferNotAllowed: Reason.INELIGIBLE,
+    FraudViolation: Reason.INELIGIBLE,  # blacklisted since the upload
     UnknownReceiver: Reason.UNKNOWN_PAYEE,
     SendNotAllowed: Reason.NOT_PAYABLE,
     InvalidAmount: Reason.NOT_PAYABLE,
