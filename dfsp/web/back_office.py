@@ -263,7 +263,7 @@ class BackOffice:
                 session = self._session(request)
                 back = request.headers.get("Referer", "") if request.method == "POST" else ""
                 if not back.startswith(f"{request.scheme}://{request.host}/admin/"):
-                    back = "/admin/batches"
+                    back = _desk_of(session)
                 body = pages.refused_page(str(error) or type(error).__name__, session, back)
                 return self.html(body, session=None, status=status)
 

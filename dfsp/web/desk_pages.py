@@ -8,11 +8,13 @@ from datetime import datetime
 
 from dfsp.auditing import MAX_REASON, CustomerProfile, Unchecked
 from dfsp.domain.customers import Customer
+from dfsp.domain.limits import Limits
 from dfsp.domain.tiers import Tier
 from dfsp.web.pages import csrf_field, layout
 from dfsp.web.pages import escaped as _e
 from dfsp.web.pages import money_text as _money
 from dfsp.web.sessions import WebSession
+from ussdloop.money import Money
 
 PIN_FIELD = (
     '<label>Your PIN <input name="pin" type="password" inputmode="numeric" maxlength="12" '
@@ -185,12 +187,29 @@ def _tiers(profile: CustomerProfile) -> str:
         f"<td>{_e(t.reason)}</td><td>{_e(t.actor or '')}</td><td>{_e(t.note)}</td></tr>"
         for t in profile.tier_history
     )
-    limits = profile.tier.limits
     return (
         f'<section><h2>Tier</h2><p>Tier: <span class="badge" data-testid="tier">'
-        f"{_e(profile.tier.name)}</span>; limits: {_e(limits)}</p>"
+        f"{_e(profile.tier.name)}</span>. Limits: {limits_text(profile.tier.limits)}.</p>"
         "<table><tr><th>When</th><th>Change</th><th>How</th><th>Auditor</th><th>Reason</th></tr>"
         f"{history or '<tr><td colspan=5>no change</td></tr>'}</table></section>"
+    )
+
+
+def limits_text(limits: Limits) -> str:
+    def shown(value: Money | int | None) -> str:
+        return (
+            "none" if value is None else _money(value) if isinstance(value, Money) else str(value)
+        )
+
+    return "; ".join(
+        f"{label} {shown(value)}"
+        for label, value in (
+            ("transfers a day:", limits.transfers_per_day),
+            ("amount a day:", limits.amount_per_day),
+            ("amount a week:", limits.amount_per_week),
+            ("one transfer:", limits.max_transfer),
+            ("balance:", limits.max_balance),
+        )
     )
 
 
