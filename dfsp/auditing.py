@@ -18,8 +18,8 @@ They may:
 - change a tier (``change_tier``, recorded by ``dfsp.customers``).
 
 Every change is recorded in ``fraud_checks`` or ``tier_changes`` with the auditor's
-name, and written to the forensic log with who made it. No auditor changes their own
-record: separation of duties.
+name, and written to the forensic log with who made it; while that log is unavailable
+no change is taken. No auditor changes their own record: separation of duties.
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ USER_NUMBER_DIGITS: Final = 8
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# The forensic event of each change, and its action in ``fraud_checks``.
+CHECK_ACTIONS: Final = {
+    "fraud.checked": CheckAction.CHECK,
+    "customer.blacklisted": CheckAction.BLACKLIST,
+    "customer.unblacklisted": CheckAction.UNBLACKLIST,
+}
 
 
 class AuditError(Exception):
@@ -228,8 +234,7 @@ class Auditing:
         if score is not None and self._fraud is not None:
             fraud = self._fraud
             await _shared(lambda: fraud.report(str(customer.user_number), score, comment))
-        await self._write(customer, CheckAction.CHECK, auditor, comment, score)
-        await self._record("fraud.checked", customer, auditor, comment, score=score)
+        await self._write("fraud.checked", customer, auditor, comment, score=score)
 
     async def blacklist(self, auditor: Customer, customer_id: str, reason: str) -> None:
         customer = await self._target(auditor, customer_id)
@@ -237,8 +242,7 @@ class Auditing:
         if self._fraud is not None:
             fraud = self._fraud
             await _shared(lambda: fraud.blacklist(str(customer.user_number), reason))
-        await self._write(customer, CheckAction.BLACKLIST, auditor, reason, None, True)
-        await self._record("customer.blacklisted", customer, auditor, reason)
+        await self._write("customer.blacklisted", customer, auditor, reason, blacklisted=True)
 
     async def unblacklist(self, auditor: Customer, customer_id: str, reason: str) -> None:
         customer = await self._target(auditor, customer_id)
@@ -246,8 +250,7 @@ class Auditing:
         if self._fraud is not None:
             fraud = self._fraud
             await _shared(lambda: fraud.unblacklist(str(customer.user_number), reason))
-        await self._write(customer, CheckAction.UNBLACKLIST, auditor, reason, None, False)
-        await self._record("customer.unblacklisted", customer, auditor, reason)
+        await self._write("customer.unblacklisted", customer, auditor, reason, blacklisted=False)
 
     async def change_tier(
         self, auditor: Customer, customer_id: str, tier: str, reason: str
@@ -266,20 +269,32 @@ class Auditing:
             raise NotAuditor()
 
     async def _target(self, auditor: Customer, customer_id: str) -> Customer:
+        """The customer an auditor may change now: not themselves, and only while the
+        forensic log takes records (``ForensicLogUnavailable``)."""
         await self._require_auditor(auditor)
         if customer_id == auditor.id:
             raise OwnRecord()
-        return await self._customers.customer(customer_id)
+        customer = await self._customers.customer(customer_id)
+        if self._forensic is not None:
+            await self._forensic.require()
+        return customer
 
     async def _write(
         self,
+        event: str,
         customer: Customer,
-        action: CheckAction,
         auditor: Customer,
         comment: str,
-        score: int | None,
+        *,
+        score: int | None = None,
         blacklisted: bool | None = None,
     ) -> None:
+        """The change and its ``fraud_checks`` row, committed only once the forensic log
+        took its record (who, why, the score)."""
+        action = CHECK_ACTIONS[event]
+        data: dict[str, object] = {"by": _actor(auditor), "reason": comment}
+        if score is not None:
+            data["score"] = score
         async with self._sessions.begin() as session:
             row = await customer_store.find_customer(session, customer.id, lock=True)
             if row is None:
@@ -295,28 +310,14 @@ class Auditing:
                 score=score,
                 at=self._clock(),
             )
+            if self._forensic is not None:
+                await self._forensic.record_before_commit(event, str(customer.user_number), data)
         log.info(
             "event=customer_audited customer=%s action=%s auditor=%s",
             customer.user_number,
             action.value,
             auditor.user_number,
         )
-
-    async def _record(
-        self,
-        event: str,
-        customer: Customer,
-        auditor: Customer,
-        comment: str,
-        *,
-        score: int | None = None,
-    ) -> None:
-        if self._forensic is None:
-            return
-        data: dict[str, object] = {"by": _actor(auditor), "reason": comment}
-        if score is not None:
-            data["score"] = score
-        await self._forensic.record(event, str(customer.user_number), data)
 
     async def _central_standing(self, customer: Customer) -> tuple[FraudUser | None, str | None]:
         if self._fraud is None:

@@ -152,6 +152,16 @@ class DfspForensic:
         except Exception:  # the money moved: a broken record must not undo the answer
             log.exception("event=forensic_record_failed dfsp=%s record=%s", self.dfsp, event)
 
+    async def record_before_commit(self, event: str, subject: str, data: Mapping[str, Any]) -> None:
+        """Log a change inside its transaction, before it commits: when the log does not
+        take the record, ``ForensicLogUnavailable`` (the caller's change rolls back)."""
+        if self.writer is None:
+            return
+        try:
+            await self.writer.write(event, subject, data)
+        except ForensicUnavailable:
+            raise ForensicLogUnavailable(self.dfsp) from None
+
     def start(self) -> None:
         """Start the log in the background (retried until the centre answers)."""
         if self.writer is not None and self._starting is None:

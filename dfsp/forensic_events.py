@@ -17,6 +17,9 @@ Customers: ``tier.changed`` (subject = the user number; ``from``, ``to``, ``by``
 ``auditor`` with the auditor's name and reason, or ``automatic``).
 Invoices (subject = the invoice id): ``invoice.created``, ``invoice.paid`` (with the
 paying ``transfer``), ``invoice.rejected``.
+The auditor's desk writes its own, inside each change's transaction (``dfsp.auditing``;
+subject = the user number; ``by``, ``reason``, ``score``): ``fraud.checked``,
+``customer.blacklisted``, ``customer.unblacklisted``.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from dfsp.domain.identifiers import IdentifierError
 from dfsp.domain.payments import PaymentError
 from dfsp.domain.pins import MAX_PIN_LENGTH, Pin, PinLocked, WrongPin
 from dfsp.domain.tiers import TierError
+from dfsp.forensic import ForensicLogUnavailable
 from dfsp.web import pages
 from dfsp.web.sessions import SessionStore, WebSession
 
@@ -356,6 +357,8 @@ def _status_of(error: Exception) -> int | None:
         return 423
     if isinstance(error, BulkError):
         return next((BULK_ERRORS[k] for k in type(error).__mro__ if k in BULK_ERRORS), 400)
+    if isinstance(error, ForensicLogUnavailable):
+        return 503
     if isinstance(error, PaymentError | IdentifierError):
         return 400
     return None
