@@ -259,7 +259,7 @@ class Auditing:
         ``dfsp.customers`` with the auditor's name."""
         await self._target(auditor, customer_id)
         return await self._customers.change_tier(
-            customer_id, tier, actor=_actor(auditor), reason=_words(reason, "reason")
+            customer_id, tier, actor=actor(auditor), reason=_words(reason, "reason")
         )
 
     # --- helpers ---------------------------------------------------------------------
@@ -292,7 +292,7 @@ class Auditing:
         """The change and its ``fraud_checks`` row, committed only once the forensic log
         took its record (who, why, the score)."""
         action = CHECK_ACTIONS[event]
-        data: dict[str, object] = {"by": _actor(auditor), "reason": comment}
+        data: dict[str, object] = {"by": actor(auditor), "reason": comment}
         if score is not None:
             data["score"] = score
         async with self._sessions.begin() as session:
@@ -305,7 +305,7 @@ class Auditing:
                 session,
                 customer.id,
                 action,
-                actor=_actor(auditor),
+                actor=actor(auditor),
                 comment=comment,
                 score=score,
                 at=self._clock(),
@@ -343,7 +343,7 @@ async def _shared(change: Callable[[], Awaitable[object]]) -> None:
         raise FraudSharingUnavailable(type(error).__name__) from None
 
 
-def _actor(auditor: Customer) -> str:
+def actor(auditor: Customer) -> str:
     """The auditor as change records name them: user number and name, at most 64."""
     return f"{auditor.user_number} {auditor.name}"[:64]
 

@@ -88,6 +88,9 @@ class ClearingLedger:
             },
         )
 
+    def use_fees(self, fees: FeeTable) -> None:
+        self._fees = fees
+
     async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
         customer = await self._customers.by_user_number(details.payee_user_number)
         if customer is None:

@@ -243,6 +243,10 @@ class Customers:
         """The tiers an auditor may choose from, lowest first."""
         return self._tiers
 
+    def use_tiers(self, tiers: TierTable) -> None:
+        """Apply these tiers from now on (an auditor's change: ``dfsp.rule_book``)."""
+        self._tiers = tiers
+
     async def tier_of(self, customer_id: str) -> Tier:
         """The customer's tier as stored (``UnknownTier`` if the configuration no longer
         has it)."""

@@ -106,6 +106,11 @@ class Interledger:
         self._window = payment_window
         self.clearing_notices: ClearingNotices | None = None  # the connector's on_final
 
+    def use_fees(self, fees: FeeTable) -> None:
+        """Charge these payee fees from now on (an auditor's change: ``dfsp.rule_book``)."""
+        self._fees = fees
+        self._ledger.use_fees(fees)
+
     # --- payee side ------------------------------------------------------------------
 
     async def receiver(self, user_number: str) -> dict[str, str]:

@@ -133,6 +133,10 @@ class Payments:
         self._forensic = forensic
         self._sender_locks = [asyncio.Lock() for _ in range(SENDER_LOCKS)]
 
+    def use_fees(self, fees: FeeTable) -> None:
+        """Quote with these fees from now on (an auditor's change: ``dfsp.rule_book``)."""
+        self._fees = fees
+
     # --- send money -------------------------------------------------------------------
 
     async def quote_send(

@@ -75,6 +75,7 @@ from dfsp.metrics import DfspMetrics
 from dfsp.migrate import migrate
 from dfsp.notifications import Notifications
 from dfsp.payments import Payments
+from dfsp.rule_book import RuleBook
 from dfsp.store import create_store_engine
 from dfsp.web.back_office import BackOffice
 from dfsp.web.desk import AuditorDesk
@@ -133,11 +134,10 @@ class DfspService:
         self.gateway_url = gateway_url or listener_url(settings.gateway.ussd_http)
         self.expire_every = expire_every
         self.payment_window, self.outcome_wait = payment_window, outcome_wait
-        # Checked now, so a mistake in them is named before anything starts.
-        self.fees = FeeTable.from_toml(settings.fees, settings.currency, f"dfsps.{name}.fees")
-        self.tiers = TierTable.from_toml(
-            list(settings.tiers), settings.currency, f"dfsps.{name}.tiers"
-        )
+        # Checked now, so a mistake in them is named before anything starts (in force
+        # once started: ``rule_book``, where an auditor may have changed them).
+        FeeTable.from_toml(settings.fees, settings.currency, f"dfsps.{name}.fees")
+        TierTable.from_toml(list(settings.tiers), settings.currency, f"dfsps.{name}.tiers")
         self._engine: AsyncEngine | None = None
         self._runner: web.AppRunner | None = None
         self._port = settings.api.port
@@ -155,6 +155,7 @@ class DfspService:
         self.forensic: DfspForensic | None = None
         self.bulk: BulkRunner | None = None  # bulk payments (``bulk.bulk``) and their runner
         self.auditing: Auditing | None = None  # the auditor's desk
+        self.rule_book: RuleBook | None = None  # the fees and tiers in force
         self._announce: asyncio.Task[None] | None = None
 
     @property
@@ -182,6 +183,14 @@ class DfspService:
             await migrate(engine)
             sessions = session_factory(engine)
             currency = self.settings.currency
+            rule_book = RuleBook(
+                sessions,
+                currency=currency,
+                fees=self.settings.fees,
+                tiers=list(self.settings.tiers),
+                clock=_now,
+            )
+            await rule_book.load()  # an auditor's tables over the configuration's
             rng = random.SystemRandom()
             central = None
             forensic = DfspForensic(self.name)
@@ -191,7 +200,7 @@ class DfspService:
                 self._http = http
                 central = central_http(self.central, http)
                 user_numbers = DirectoryUserNumbers(DirectoryClient(central))
-                rules = rules_record(self.settings.fees, self.settings.tiers, currency)
+                rules = rules_record(rule_book.fees_document, rule_book.tiers_document, currency)
                 forensic = await DfspForensic.for_central(self.name, central, sessions, _now, rules)
             logged = forensic.writer is not None
             ledger = (
@@ -221,7 +230,7 @@ class DfspService:
                 opening_balance=self.opening_balance,
                 float_account=FLOAT_ACCOUNT,
                 currency=currency,
-                tiers=self.tiers,
+                tiers=rule_book.tiers,
             )
             if isinstance(ledger, ForensicLedger):
                 ledger.name_parties_with(customers)
@@ -241,7 +250,7 @@ class DfspService:
                     sessions,
                     ledger,
                     customers,
-                    self.fees,
+                    rule_book.fees,
                     notifications,
                     fee_account=FEE_ACCOUNT,
                     clock=_now,
@@ -252,7 +261,7 @@ class DfspService:
                 sessions,
                 ledger,
                 customers,
-                fees=self.fees,
+                fees=rule_book.fees,
                 clock=_now,
                 fee_account=FEE_ACCOUNT,
                 notices=notifications,
@@ -299,7 +308,9 @@ class DfspService:
             )
             office = BackOffice(bulk.bulk, customers, sessions, auditing=auditing)
             office.add_to(app)  # dfsp.web: /admin/
-            AuditorDesk(office, auditing, customers).add_to(app)  # /admin/customers
+            AuditorDesk(office, auditing, customers, rule_book).add_to(app)  # /admin/customers
+            rule_book.forensic = forensic if logged else None
+            rule_book.on_change = partial(_apply_rules, payments, interledger, customers)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
@@ -322,6 +333,7 @@ class DfspService:
         notifications.start()
         self.bulk = bulk  # bulk payments: paid by its runner from now on
         self.auditing = auditing
+        self.rule_book = rule_book
         bulk.start()
         self._sweep = asyncio.get_running_loop().create_task(self._expire_holds(ledger))
         self._port = int(runner.addresses[0][1])
@@ -344,7 +356,7 @@ class DfspService:
         http, self._http = self._http, None
         forensic, self.forensic = self.forensic, None
         self.ledger = self.customers = self.payments = None
-        self.auditing = None
+        self.auditing, self.rule_book = None, None
         self.invoices, self.cash = None, None
         try:
             for task in (sweep, announce):
@@ -391,6 +403,11 @@ class DfspService:
                     await self.invoices.retry_peers()
             except Exception:
                 log.exception("event=invoice_retry_failed dfsp=%s", self.name)
+            try:
+                if self.rule_book is not None:  # a change made by another process
+                    await self.rule_book.refresh()
+            except Exception:
+                log.exception("event=rules_refresh_failed dfsp=%s", self.name)
             await asyncio.sleep(self.expire_every)
 
     def _counters(self, notifications: Notifications) -> list[Metric]:
@@ -403,6 +420,20 @@ class DfspService:
         )
         notices = counters("dfsp_notifications", notifications.counters.as_dict(), "notices")
         return [*notices, expired]
+
+
+def _apply_rules(
+    payments: Payments,
+    interledger: Interledger | None,
+    customers: Customers,
+    fees: FeeTable,
+    tiers: TierTable,
+) -> None:
+    """Put an auditor's fees and tiers in force (``RuleBook.on_change``)."""
+    payments.use_fees(fees)
+    if interledger is not None:
+        interledger.use_fees(fees)
+    customers.use_tiers(tiers)
 
 
 async def _announce(interledger: Interledger, url: str) -> None:

@@ -14,6 +14,7 @@ from dfsp import (  # noqa: F401  (each registers its tables on Base)
     forensic,
     invoice_store,
     notification_store,
+    rule_book,
 )
 from dfsp.store import Base
 from ussdloop.migrations import run_environment

@@ -51,6 +51,7 @@ from dfsp.domain.payments import PaymentError
 from dfsp.domain.pins import MAX_PIN_LENGTH, Pin, PinLocked, WrongPin
 from dfsp.domain.tiers import TierError
 from dfsp.forensic import ForensicLogUnavailable
+from dfsp.rule_book import RuleChangeRefused
 from dfsp.web import pages
 from dfsp.web.sessions import SessionStore, WebSession
 
@@ -349,7 +350,7 @@ def _status_of(error: Exception) -> int | None:
         return AUDIT_ERRORS.get(type(error), 400)
     if isinstance(error, UnknownCustomer):
         return 404
-    if isinstance(error, TierError):
+    if isinstance(error, TierError | RuleChangeRefused):
         return 400
     if isinstance(error, WrongPin):
         return 403

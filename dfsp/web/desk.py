@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dfsp.auditing import MAX_DAYS, Auditing, BadAuditInput
+from dfsp.auditing import MAX_DAYS, Auditing, BadAuditInput, actor
 from dfsp.customers import Customers
 from dfsp.domain.customers import Customer
+from dfsp.rule_book import RuleBook
 from dfsp.web import desk_pages
 from dfsp.web.back_office import BackOffice, Refused, parse_pin
 from dfsp.web.sessions import WebSession
@@ -25,10 +26,13 @@ MAX_DAYS_DIGITS = len(str(MAX_DAYS))
 
 
 class AuditorDesk:
-    def __init__(self, office: BackOffice, auditing: Auditing, customers: Customers) -> None:
+    def __init__(
+        self, office: BackOffice, auditing: Auditing, customers: Customers, rules: RuleBook
+    ) -> None:
         self._office = office
         self._auditing = auditing
         self._customers = customers
+        self._rules = rules
 
     def add_to(self, app: web.Application) -> None:
         page = self._office.page
@@ -40,6 +44,9 @@ class AuditorDesk:
         add_post("/admin/customers/{customer_id}/blacklist", page(self.blacklist))
         add_post("/admin/customers/{customer_id}/unblacklist", page(self.unblacklist))
         add_post("/admin/customers/{customer_id}/tier", page(self.change_tier))
+        add_get("/admin/rules", page(self.rules))
+        add_post("/admin/rules/fees", page(self.change_fees))
+        add_post("/admin/rules/tiers", page(self.change_tiers))
 
     # --- reading ---------------------------------------------------------------------
 
@@ -64,6 +71,18 @@ class AuditorDesk:
         profile = await self._auditing.profile(auditor, customer_id)
         tiers = self._customers.tiers.tiers
         page = desk_pages.profile_page(session, profile, tiers, own=customer_id == auditor.id)
+        return self._office.html(page, session=session)
+
+    async def rules(self, request: web.Request) -> web.StreamResponse:
+        session, auditor = await self._auditor(request)
+        if not await self._auditing.is_auditor(auditor):
+            raise Refused(403, "the DFSP has not given you the auditor role")
+        page = desk_pages.rules_page(
+            session,
+            fees=self._rules.fees_toml(),
+            tiers=self._rules.tiers_toml(),
+            history=await self._rules.history(),
+        )
         return self._office.html(page, session=session)
 
     # --- changes ---------------------------------------------------------------------
@@ -95,6 +114,18 @@ class AuditorDesk:
         )
         raise web.HTTPSeeOther(f"/admin/customers/{customer_id}")
 
+    async def change_fees(self, request: web.Request) -> web.StreamResponse:
+        auditor, form = await self._authorised(request)
+        await self._rules.change_fees(actor(auditor), form.get("table", ""), form.get("reason", ""))
+        raise web.HTTPSeeOther("/admin/rules")
+
+    async def change_tiers(self, request: web.Request) -> web.StreamResponse:
+        auditor, form = await self._authorised(request)
+        await self._rules.change_tiers(
+            actor(auditor), form.get("table", ""), form.get("reason", "")
+        )
+        raise web.HTTPSeeOther("/admin/rules")
+
     # --- helpers ---------------------------------------------------------------------
 
     async def _auditor(self, request: web.Request) -> tuple[WebSession, Customer]:
@@ -103,14 +134,19 @@ class AuditorDesk:
         return session, await self._customers.customer(session.customer_id)
 
     async def _change(self, request: web.Request) -> tuple[Customer, str, dict[str, str]]:
-        """The auditor, the customer changed and the form: after the CSRF token, the
-        auditor's role and their PIN (a wrong one counts towards the lock-out)."""
+        """The auditor, the customer changed and the form (see ``_authorised``)."""
+        auditor, form = await self._authorised(request)
+        return auditor, request.match_info["customer_id"], form
+
+    async def _authorised(self, request: web.Request) -> tuple[Customer, dict[str, str]]:
+        """The auditor and the form: after the CSRF token, the auditor's role and their
+        PIN (a wrong one counts towards the lock-out)."""
         _, auditor = await self._auditor(request)
         form = await self._office.checked_form(request)
         if not await self._auditing.is_auditor(auditor):
             raise Refused(403, "the DFSP has not given you the auditor role")
         await self._customers.check_pin(auditor.id, parse_pin(form.get("pin", "")))
-        return auditor, request.match_info["customer_id"], form
+        return auditor, form
 
 
 def _days(text: str) -> int | None:

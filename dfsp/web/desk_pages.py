@@ -10,6 +10,7 @@ from dfsp.auditing import MAX_REASON, CustomerProfile, Unchecked
 from dfsp.domain.customers import Customer
 from dfsp.domain.limits import Limits
 from dfsp.domain.tiers import Tier
+from dfsp.rule_book import MAX_DOCUMENT_CHARS, RuleChange
 from dfsp.web.pages import csrf_field, layout
 from dfsp.web.pages import escaped as _e
 from dfsp.web.pages import money_text as _money
@@ -256,4 +257,34 @@ def _change_forms(session: WebSession, profile: CustomerProfile, tiers: Sequence
         f"{reason.format(testid='tier-reason')}"
         f"{PIN_FIELD.format(testid='tier-pin')}"
         '<button data-testid="change-tier">Change the tier</button></form></section>'
+    )
+
+
+def rules_page(session: WebSession, *, fees: str, tiers: str, history: Sequence[RuleChange]) -> str:
+    changes = "".join(
+        f'<tr data-testid="rule-change"><td>{_when(c.at)}</td><td>{_e(c.kind)}</td>'
+        f"<td>{_e(c.actor)}</td><td>{_e(c.reason)}</td></tr>"
+        for c in history
+    )
+    return layout(
+        "Fees, limits and tiers",
+        _rules_form(session, "fees", fees, "Fees ([dfsps.X.fees] of the configuration)")
+        + _rules_form(session, "tiers", tiers, "Tiers and their limits, lowest first")
+        + "<section><h2>Changes</h2><table><tr><th>When</th><th>Table</th><th>Auditor</th>"
+        f"<th>Reason</th></tr>{changes or '<tr><td colspan=4>none: as configured</td></tr>'}"
+        "</table></section>",
+        session,
+    )
+
+
+def _rules_form(session: WebSession, kind: str, text: str, title: str) -> str:
+    return (
+        f"<section><h2>{_e(title)}</h2>"
+        f'<form method="post" action="/admin/rules/{kind}">{csrf_field(session)}'
+        f'<textarea name="table" rows="16" cols="100" maxlength="{MAX_DOCUMENT_CHARS}" '
+        f'data-testid="{kind}-table">{_e(text)}</textarea>'
+        f'<label>Reason <input name="reason" maxlength="{MAX_REASON}" '
+        f'data-testid="{kind}-reason" required></label>'
+        f"{PIN_FIELD.format(testid=kind + '-pin')}"
+        f'<button data-testid="change-{kind}">Put these {kind} in force</button></form></section>'
     )

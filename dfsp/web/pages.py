@@ -53,6 +53,7 @@ def _nav(session: WebSession | None) -> str:
         links.append('<a href="/admin/batches" data-testid="nav-bulk">Bulk payments</a>')
     if "auditor" in roles:
         links.append('<a href="/admin/customers" data-testid="nav-customers">Customers</a>')
+        links.append('<a href="/admin/rules" data-testid="nav-rules">Fees and tiers</a>')
     return " ".join(links) or '<a href="/admin/">Back office</a>'
 
 

@@ -14,11 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dfsp.auditing import Auditing
 from dfsp.domain.customers import Customer
+from dfsp.rule_book import RuleBook
 from dfsp.web.back_office import BackOffice
 from dfsp.web.desk import AuditorDesk
 from tests.integration.conftest import Database
 from tests.integration.dfsp.test_back_office import CSRF, Desk, error_of
 from tests.integration.dfsp.test_bulk import PIN, WRONG_PIN, open_net
+from tests.integration.dfsp.test_rule_book import TIERS, configured_tiers
 from tests.support import asyncio_test
 
 
@@ -54,7 +56,15 @@ async def open_audit_desk(database: Database) -> AsyncIterator[AuditDesk]:
         app = web.Application()
         office = BackOffice(net.bulk, net.customers, sessions, clock=net.clock, auditing=auditing)
         office.add_to(app)
-        AuditorDesk(office, auditing, net.customers).add_to(app)
+        rules = RuleBook(
+            sessions,
+            currency="USD",
+            fees={},
+            tiers=configured_tiers(),
+            clock=net.clock,
+            on_change=lambda fees, tiers: net.customers.use_tiers(tiers),
+        )
+        AuditorDesk(office, auditing, net.customers, rules).add_to(app)
         async with TestClient(TestServer(app)) as http:
             desk = AuditDesk(net, http)
             desk.auditing, desk.auditor = auditing, auditor
@@ -173,3 +183,40 @@ async def test_changes_are_made_and_shown_escaped(database: Database) -> None:
         assert 'data-testid="standing">blacklisted<' in await answer.text()
         assert (await desk.net.customers.customer(payee.id)).blacklisted
         assert CSRF.search(await answer.text()) is not None  # the forms carry the token
+
+
+@asyncio_test
+async def test_an_auditor_puts_new_tiers_in_force_and_a_bad_table_changes_nothing(
+    database: Database,
+) -> None:
+    async with open_audit_desk(database) as desk:
+        await desk.log_in(desk.net.maker)
+        status, text = await desk.page("/admin/rules")
+        assert status == 403 and "the auditor role" in text
+        await desk.log_in(desk.auditor)
+        status, text = await desk.page("/admin/rules")
+        assert status == 200 and "[[tiers]]" in text and "name = &quot;premium&quot;" in text
+
+        async def post(
+            table: str, reason: str = "tighter", pin: str = PIN
+        ) -> aiohttp.ClientResponse:
+            form = {"csrf": await desk.csrf("/admin/rules"), "table": table, "reason": reason}
+            response = await desk.http.post("/admin/rules/tiers", data={**form, "pin": pin})
+            await response.read()
+            return response
+
+        bad = await post(TIERS.replace('"3"', '"three"'))
+        assert bad.status == 400 and "tiers[0].limits.max_transfer" in await error_of(bad)
+        wrong = await post(TIERS, pin=WRONG_PIN)
+        assert wrong.status == 403 and "attempts left" in await error_of(wrong)
+        forged = await desk.http.post("/admin/rules/tiers", data={"table": TIERS, "pin": PIN})
+        assert forged.status == 403 and "CSRF" in await error_of(forged)
+        unchanged = (await desk.net.customers.tier_of(desk.net.payees[0].id)).limits
+        assert unchanged.max_transfer is not None and str(unchanged.max_transfer) == "5000.00"
+
+        done = await post(TIERS)
+        assert done.status == 200 and done.url.path == "/admin/rules"
+        text = await done.text()
+        assert 'data-testid="rule-change"' in text and "tighter" in text
+        limits = (await desk.net.customers.tier_of(desk.net.payees[0].id)).limits
+        assert limits.max_transfer is not None and str(limits.max_transfer) == "3.00"
