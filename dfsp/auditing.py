@@ -237,20 +237,10 @@ class Auditing:
         await self._write("fraud.checked", customer, auditor, comment, score=score)
 
     async def blacklist(self, auditor: Customer, customer_id: str, reason: str) -> None:
-        customer = await self._target(auditor, customer_id)
-        reason = _words(reason, "reason")
-        if self._fraud is not None:
-            fraud = self._fraud
-            await _shared(lambda: fraud.blacklist(str(customer.user_number), reason))
-        await self._write("customer.blacklisted", customer, auditor, reason, blacklisted=True)
+        await self._set_blacklisted(auditor, customer_id, reason, blacklisted=True)
 
     async def unblacklist(self, auditor: Customer, customer_id: str, reason: str) -> None:
-        customer = await self._target(auditor, customer_id)
-        reason = _words(reason, "reason")
-        if self._fraud is not None:
-            fraud = self._fraud
-            await _shared(lambda: fraud.unblacklist(str(customer.user_number), reason))
-        await self._write("customer.unblacklisted", customer, auditor, reason, blacklisted=False)
+        await self._set_blacklisted(auditor, customer_id, reason, blacklisted=False)
 
     async def change_tier(
         self, auditor: Customer, customer_id: str, tier: str, reason: str
@@ -278,6 +268,19 @@ class Auditing:
         if self._forensic is not None:
             await self._forensic.require()
         return customer
+
+    async def _set_blacklisted(
+        self, auditor: Customer, customer_id: str, reason: str, *, blacklisted: bool
+    ) -> None:
+        """The centre first (so no other DFSP pays the user meanwhile), then here."""
+        customer = await self._target(auditor, customer_id)
+        reason = _words(reason, "reason")
+        if self._fraud is not None:
+            fraud, number = self._fraud, str(customer.user_number)
+            change = fraud.blacklist if blacklisted else fraud.unblacklist
+            await _shared(lambda: change(number, reason))
+        event = "customer.blacklisted" if blacklisted else "customer.unblacklisted"
+        await self._write(event, customer, auditor, reason, blacklisted=blacklisted)
 
     async def _write(
         self,

@@ -6,13 +6,14 @@ and changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from central.forensic.client import ForensicClient
-from dfsp.auditing import FraudSharingUnavailable
-from dfsp.client import DfspError
+from dfsp.auditing import Auditing, FraudSharingUnavailable
+from dfsp.client import CustomerInfo, DfspError
 from dfsp.customers import Customers
 from dfsp.domain.customers import Customer
 from dfsp.forensic import ForensicLogUnavailable
@@ -21,13 +22,24 @@ from tests.integration.conftest import Database
 from tests.support import asyncio_test
 
 
-async def auditor_of(network: Network) -> tuple[Customer, Customers]:
+@dataclass
+class PayeeDesk:
+    """dfsp2's auditor's desk, its auditor, and Kani, a customer of dfsp2."""
+
+    auditing: Auditing
+    auditor: Customer
+    customers: Customers
+    kani: CustomerInfo
+
+
+async def payee_desk(network: Network) -> PayeeDesk:
     service = network.payee.service
     assert service.auditing is not None and service.customers is not None
     info = await network.customer(network.payee, "+256700000851", "Audra", "Lorde")
     auditor = await service.customers.customer(info.customer_id)
     await service.auditing.grant_auditor(auditor.id)
-    return auditor, service.customers
+    kani = await network.customer(network.payee, "+256700000852", "Kani", "Moe")
+    return PayeeDesk(service.auditing, auditor, service.customers, kani)
 
 
 async def logged(network: Network, event: str, subject: str) -> dict[str, object]:
@@ -52,10 +64,8 @@ async def test_a_blacklisting_at_one_dfsp_stops_payments_from_another_and_is_log
     tmp_path: Path, database: Database
 ) -> None:
     async with clearing_network(tmp_path, database) as network:
-        auditing = network.payee.service.auditing
-        assert auditing is not None
-        auditor, _ = await auditor_of(network)
-        kani = await network.customer(network.payee, "+256700000852", "Kani", "Moe")
+        desk = await payee_desk(network)
+        auditing, auditor, kani = desk.auditing, desk.auditor, desk.kani
         hamim = await network.customer(network.payer, "+256700000853", "Hamim", "Ali")
 
         await auditing.blacklist(auditor, kani.customer_id, "mule account")
@@ -87,10 +97,8 @@ async def test_while_the_centre_is_down_the_desk_refuses_a_shared_change(
     tmp_path: Path, database: Database
 ) -> None:
     async with clearing_network(tmp_path, database) as network:
-        auditing = network.payee.service.auditing
-        assert auditing is not None
-        auditor, customers = await auditor_of(network)
-        kani = await network.customer(network.payee, "+256700000852", "Kani", "Moe")
+        desk = await payee_desk(network)
+        auditing, auditor, kani, customers = desk.auditing, desk.auditor, desk.kani, desk.customers
         await network.stop_central()
         try:
             for change in (
