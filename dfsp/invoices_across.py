@@ -189,9 +189,7 @@ class InvoicesAcross:
             if invoice.approval not in (None, transfer_id):
                 await self._settle(invoice)
             quote = await self._quote(invoice, paying_account_id)
-            async with self._sessions.begin() as session:
-                row = await self._locked(session, invoice_id)
-                store.save(row, store.remote_value(row).approving(transfer_id))
+            await self._claim(invoice_id, invoice.approval, transfer_id)
             result = await self._payments.send_for_invoice(
                 quote, pin, transfer_id, invoice_id=invoice.merchant_invoice_id
             )
@@ -274,6 +272,17 @@ class InvoicesAcross:
             raise InvoiceNotPending(invoice.id, InvoiceState.PAID)
         if transfer.state is TransferState.PREPARED:
             raise InvoiceBeingPaid(invoice.id)
+
+    async def _claim(self, invoice_id: str, seen: str | None, transfer_id: str) -> None:
+        """Record ``transfer_id`` as the approval paying the invoice, on its locked row:
+        if another process recorded its own since we read ``seen``, that one is under
+        way (``InvoiceBeingPaid``), so the invoice is never paid twice."""
+        async with self._sessions.begin() as session:
+            row = await self._locked(session, invoice_id)
+            invoice = store.remote_value(row)
+            if invoice.approval not in (seen, transfer_id):
+                raise InvoiceBeingPaid(invoice_id)
+            store.save(row, invoice.approving(transfer_id))
 
     async def _paid(self, invoice_id: str, transfer_id: str) -> None:
         async with self._sessions.begin() as session:
