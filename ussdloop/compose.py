@@ -295,7 +295,9 @@ async def start_central(
     directory = network.network.data_dir if data_dir is None else data_dir
     service = CentralService(settings, database_url=settings.database_url(directory))
     await service.start()
-    running.started(service.stop, f"central         {service.base_url}")
+    running.started(
+        service.stop, f"central         {service.base_url}  (console {service.base_url}/console/)"
+    )
     return service
 
 
@@ -379,7 +381,9 @@ async def start_dfsp(
 ) -> DfspService:
     service = dfsp_service(network, name, any_port=any_port, data_dir=data_dir, central=central)
     await service.start()
-    running.started(service.stop, f"{name} API {service.base_url}")
+    running.started(
+        service.stop, f"{name} API {service.base_url}  (back office {service.base_url}/admin/)"
+    )
     return service
 
 
