@@ -17,6 +17,7 @@ from dfsp import (  # noqa: F401  (each registers its tables on Base)
     rule_book,
 )
 from dfsp.store import Base
+from dfsp.web import sessions  # noqa: F401
 from ussdloop.migrations import run_environment
 
 run_environment(Base.metadata, "dfsp")

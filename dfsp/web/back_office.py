@@ -13,8 +13,9 @@ the maker's PIN); ``GET /admin/batches/{id}`` (the validation report, then the l
 status: refreshed every 2 s while it runs); ``POST .../approve`` | ``.../reject`` (the
 checker's PIN); ``GET .../report.csv``.
 
-Security: a login opens a new server-side session (``dfsp.web.sessions``) named by a
-random token in an HttpOnly, SameSite=Strict cookie scoped to ``/admin/``; every POST
+Security: a login opens a new server-side session (``dfsp.web.sessions``, in the DFSP's
+database, so any of its processes serves it) named by a random token in an HttpOnly,
+SameSite=Strict cookie scoped to ``/admin/``; every POST
 carries the session's CSRF token (a form without it, or with another, is refused with
 403 before anything is read or changed). Responses forbid framing, caching and
 scripts (``Content-Security-Policy``). A refusal is a page with the reason; it
@@ -56,6 +57,8 @@ from dfsp.web import pages
 from dfsp.web.sessions import SessionStore, WebSession
 
 COOKIE: Final = "ussdloop_admin"
+# The request's session, found once per request.
+SESSION_KEY: Final[web.RequestKey[WebSession | None]] = web.RequestKey("back_office_session")
 MAX_UPLOAD_BYTES: Final = MAX_CSV_BYTES  # the CSV file itself
 MAX_FIELD_BYTES: Final = 1024  # any other field of the upload form
 MAX_UPLOAD_PARTS: Final = 8
@@ -106,7 +109,7 @@ class BackOffice:
         self._customers = customers
         self._db = sessions
         self._secure = secure_cookie
-        self.sessions = SessionStore(clock)
+        self.sessions = SessionStore(sessions, clock)
 
     def add_to(self, app: web.Application) -> None:
         add_get, add_post = app.router.add_get, app.router.add_post
@@ -126,13 +129,13 @@ class BackOffice:
     # --- login ---------------------------------------------------------------------
 
     async def root(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPSeeOther(_desk_of(self._session(request)))
+        raise web.HTTPSeeOther(_desk_of(await self._session(request)))
 
     async def login_form(self, request: web.Request) -> web.StreamResponse:
-        session = self._session(request)
+        session = await self._session(request)
         if session is not None and session.customer_id is not None:
             raise web.HTTPSeeOther(_desk_of(session))
-        session = session or self.sessions.open()
+        session = session or await self.sessions.anonymous()
         return self.html(pages.login_page(session), session=session)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -149,19 +152,21 @@ class BackOffice:
         roles = await self._roles_of(customer)
         if not roles:
             raise Refused(403, "the DFSP has not given you a back-office role")
-        old = self._session(request)
+        old = await self._session(request)
         if old is not None:
-            self.sessions.close(old.token)
-        session = self.sessions.open(customer.id, str(customer.user_number), customer.name, roles)
+            await self.sessions.close(old.token)
+        session = await self.sessions.open(
+            customer.id, str(customer.user_number), customer.name, roles
+        )
         response = web.HTTPSeeOther(_desk_of(session))
         self._set_cookie(response, session)
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         await self.checked_form(request)
-        session = self._session(request)
+        session = await self._session(request)
         if session is not None:
-            self.sessions.close(session.token)
+            await self.sessions.close(session.token)
         response = web.HTTPSeeOther("/admin/login")
         response.del_cookie(COOKIE, path="/admin/")
         raise response
@@ -169,7 +174,7 @@ class BackOffice:
     # --- maker and checker ---------------------------------------------------------
 
     async def home(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         customer = await self._customers.customer(_customer_id(session))
         accounts = None
         own: list[BatchView] = []
@@ -191,7 +196,7 @@ class BackOffice:
         return self.html(page, session=session)
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         fields = await _read_upload(request)
         _check_csrf(session, _text(fields, "csrf"))
         raw = fields.get("file", b"")
@@ -211,7 +216,7 @@ class BackOffice:
         raise web.HTTPSeeOther(f"/admin/batches/{batch.id}")
 
     async def batch(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         batch, customer = await self._visible_batch(request, session)
         is_maker = customer.id == batch.maker_id
         may_decide = not is_maker and await self._bulk.has_role(customer, CHECKER)
@@ -219,7 +224,7 @@ class BackOffice:
         return self.html(page, session=session)
 
     async def approve(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         form = await self.checked_form(request)
         batch_id = request.match_info["batch_id"]
         await self._bulk.approve(
@@ -228,7 +233,7 @@ class BackOffice:
         raise web.HTTPSeeOther(f"/admin/batches/{batch_id}")
 
     async def reject(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         form = await self.checked_form(request)
         batch_id = request.match_info["batch_id"]
         note = str(form.get("note", ""))
@@ -238,7 +243,7 @@ class BackOffice:
         raise web.HTTPSeeOther(f"/admin/batches/{batch_id}")
 
     async def report(self, request: web.Request) -> web.StreamResponse:
-        session = self.login_required(request)
+        session = await self.login_required(request)
         batch, _ = await self._visible_batch(request, session)
         disposition = f'attachment; filename="bulk-{batch.id}.csv"'
         return web.Response(
@@ -262,7 +267,7 @@ class BackOffice:
                 status = _status_of(error)
                 if status is None:
                     raise
-                session = self._session(request)
+                session = await self._session(request)
                 back = request.headers.get("Referer", "") if request.method == "POST" else ""
                 if not back.startswith(f"{request.scheme}://{request.host}/admin/"):
                     back = _desk_of(session)
@@ -271,11 +276,14 @@ class BackOffice:
 
         return page
 
-    def _session(self, request: web.Request) -> WebSession | None:
-        return self.sessions.find(request.cookies.get(COOKIE))
+    async def _session(self, request: web.Request) -> WebSession | None:
+        """The request's session, looked up once per request."""
+        if SESSION_KEY not in request:
+            request[SESSION_KEY] = await self.sessions.find(request.cookies.get(COOKIE))
+        return request[SESSION_KEY]
 
-    def login_required(self, request: web.Request) -> WebSession:
-        session = self._session(request)
+    async def login_required(self, request: web.Request) -> WebSession:
+        session = await self._session(request)
         if session is None or session.customer_id is None:
             if request.method == "GET":
                 raise web.HTTPSeeOther("/admin/login")
@@ -284,7 +292,7 @@ class BackOffice:
 
     async def checked_form(self, request: web.Request) -> dict[str, str]:
         """A small urlencoded form, after its CSRF token matched the session's."""
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             raise Refused(403, "your session has ended or cookies are off: reload the page")
         form = {k: str(v) for k, v in (await request.post()).items() if isinstance(v, str)}

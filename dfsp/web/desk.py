@@ -129,7 +129,7 @@ class AuditorDesk:
     # --- helpers ---------------------------------------------------------------------
 
     async def _auditor(self, request: web.Request) -> tuple[WebSession, Customer]:
-        session = self._office.login_required(request)
+        session = await self._office.login_required(request)
         assert session.customer_id is not None
         return session, await self._customers.customer(session.customer_id)
 

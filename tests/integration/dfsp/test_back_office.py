@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from dfsp import bulk_store
 from dfsp.domain.bulk import MAX_CSV_BYTES, BatchState
 from dfsp.domain.customers import Customer
 from dfsp.web.back_office import BackOffice
-from dfsp.web.sessions import SessionStore
+from dfsp.web.sessions import SessionStore, WebSessionRow
 from tests.integration.conftest import Database
 from tests.integration.dfsp.test_bulk import HEADER, PIN, WRONG_PIN, Net, line, open_net
 from tests.support import asyncio_test
@@ -139,17 +140,37 @@ async def test_the_session_cookie_is_httponly_samesite_strict_and_logout_ends_it
             assert page.url.path == "/admin/login"
 
 
-def test_a_session_expires_after_its_idle_time_and_the_store_is_bounded() -> None:
-    now = [datetime(2030, 1, 1, tzinfo=UTC)]
-    store = SessionStore(lambda: now[0], ttl=timedelta(minutes=30), max_sessions=3)
-    first = store.open("c1", "10000001", "A")
-    now[0] += timedelta(minutes=29)
-    assert store.find(first.token) is first  # used: lives 30 more minutes
-    now[0] += timedelta(minutes=31)
-    assert store.find(first.token) is None
-    opened = [store.open() for _ in range(5)]
-    assert len(store) == 3 and store.find(opened[0].token) is None
-    assert store.find("x" * 500) is None
+@asyncio_test
+async def test_a_session_expires_after_its_idle_time_and_the_store_is_bounded(
+    database: Database,
+) -> None:
+    async with open_net(database) as net:
+        now = [datetime(2030, 1, 1, tzinfo=UTC)]
+        db = net.bulk._sessions
+        store = SessionStore(db, lambda: now[0], ttl=timedelta(minutes=30), max_sessions=3)
+        first = await store.open("c1", "10000001", "A", frozenset({"maker"}))
+        now[0] += timedelta(minutes=29)
+        found = await store.find(first.token)  # used: lives 30 more minutes
+        assert found is not None and (found.customer_id, found.csrf) == ("c1", first.csrf)
+        assert found.roles == {"maker"}
+        now[0] += timedelta(minutes=31)
+        expired = await store.find(first.token)
+        assert expired is not None and expired.customer_id is None  # anonymous again
+        opened = [await store.open(f"c{n}", "10000001", "A", frozenset()) for n in range(5)]
+        assert await store.count() == 3
+        oldest = await store.find(opened[0].token)
+        assert oldest is not None and oldest.customer_id is None
+        assert await store.find("x" * 500) is None and await store.find("short") is None
+
+        restarted = SessionStore(db, lambda: now[0])  # another process, or after a restart
+        kept = await restarted.find(opened[-1].token)
+        assert kept is not None and kept.customer_id == "c4"
+        visitor = await store.anonymous()
+        seen = await restarted.find(visitor.token)
+        assert seen is not None and seen.csrf == visitor.csrf and seen.customer_id is None
+        async with db() as session:  # only each token's SHA-256 is stored
+            stored = set(await session.scalars(select(WebSessionRow.token_hash)))
+        assert opened[-1].token not in stored and len(stored) == 3
 
 
 # --- CSRF ---------------------------------------------------------------------------
