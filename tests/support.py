@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest_twisted
-
-from ussdloop.aio import as_deferred
+from twisted.internet.defer import Deferred
 
 
 def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Any]:
@@ -21,9 +21,28 @@ def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., 
 
     @functools.wraps(fn)
     async def run(*args: Any, **kwargs: Any) -> None:
-        await as_deferred(fn(*args, **kwargs))
+        body = asyncio.ensure_future(fn(*args, **kwargs))
+        loop = asyncio.get_running_loop()
+        watchdog = loop.call_later(WATCHDOG_SECONDS, _stuck, body)
+        try:
+            await Deferred.fromFuture(body)
+        finally:
+            watchdog.cancel()
 
     return pytest_twisted.ensureDeferred(run)
+
+
+WATCHDOG_SECONDS = 240.0  # before pytest-timeout's 300 s (pyproject), which ends the run
+
+
+def _stuck(body: asyncio.Future[None]) -> None:
+    """A test still running after ``WATCHDOG_SECONDS``: print where each asyncio task
+    waits (pytest-timeout shows only threads, and an idle event loop's say nothing),
+    then cancel the body so the test fails with that output."""
+    print(f"still running after {WATCHDOG_SECONDS:.0f} s; the asyncio tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    body.cancel()
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0, step: float = 0.01) -> None:
