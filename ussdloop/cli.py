@@ -12,6 +12,9 @@ ussdloop forensic verify [--config F] [--url URL]
                                          verify every chain of the central forensic log
 ussdloop forensic transfer ID [--config F] [--url URL]
                                          the path of one transfer across the services
+ussdloop forensic customer USER_NUMBER [--from ISO] [--to ISO] [--config F] [--url URL]
+                                         one customer's records and transfers in a
+                                         window (the last 30 days by default)
 ussdloop bulk submit FILE --dfsp NAME --maker USER_NUMBER --checker USER_NUMBER
                      [--end ISO] [--account ID] [--config F] [--url URL]
                                          pay a bulk file through a DFSP's API with a
@@ -26,6 +29,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ussdloop.config import ConfigError, NetworkConfig, load_network
@@ -180,7 +184,15 @@ def _forensic_commands(commands: Any) -> None:
     verify = actions.add_parser("verify", help="verify every chain; exit 1 naming any problem")
     transfer = actions.add_parser("transfer", help="the path of one transfer across services")
     transfer.add_argument("id", help="the transfer id")
-    for action, run in ((verify, _forensic_verify), (transfer, _forensic_transfer)):
+    customer = actions.add_parser("customer", help="one customer's records and transfers")
+    customer.add_argument("user_number", help="the customer's user number")
+    customer.add_argument("--from", dest="since", type=_iso_time, help="ISO time (30 days back)")
+    customer.add_argument("--to", dest="until", type=_iso_time, help="ISO time (now)")
+    for action, run in (
+        (verify, _forensic_verify),
+        (transfer, _forensic_transfer),
+        (customer, _forensic_customer),
+    ):
         action.add_argument("--config", help="a network TOML file merged over the shipped default")
         action.add_argument("--url", help="the central API (operator credentials from --config)")
         action.add_argument("--log-level", default="warn", choices=LEVELS)
@@ -198,6 +210,24 @@ def _forensic_transfer(args: argparse.Namespace, network: NetworkConfig) -> int:
     from central.forensic.cli import transfer_command
 
     return _forensic_run(lambda: transfer_command(network, args.url, args.id, sys.stdout))
+
+
+def _forensic_customer(args: argparse.Namespace, network: NetworkConfig) -> int:
+    from central.forensic.cli import customer_command
+
+    until = args.until or datetime.now(UTC)
+    since = args.since or until - timedelta(days=30)
+    return _forensic_run(
+        lambda: customer_command(network, args.url, args.user_number, since, until, sys.stdout)
+    )
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _forensic_run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -9,23 +9,29 @@
 - ``GET /forensic/verify`` (operator) -> the report of every stored chain
   (``ussdloop.forensic.Report.to_json``);
 - ``GET /forensic/transfers/{id}`` (operator) -> ``{"transfer", "records"}``: the
-  transfer's path across every service's chain, by time.
+  transfer's path across every service's chain, by time;
+- ``GET /forensic/customers/{userNumber}?from=&to=`` (operator; ISO 8601 times, the
+  last 30 days by default) -> ``{"userNumber", "from", "to", "transfers", "records"}``:
+  every record about one customer in the window, and the transfers among them.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from aiohttp import web
 
 from central.auth import Operator, caller, operator_only
 from central.errors import ForbiddenError, ValidationError
-from central.forensic.service import MAX_APPEND, ForensicLog
+from central.forensic.service import MAX_APPEND, ForensicLog, transfers_in
+from central.fraud.service import check_user_number
 from central.kms.service import OPERATOR, check_service_name, owner_of
-from ussdloop.forensic import MalformedRecord, Record
+from ussdloop.forensic import MalformedRecord, Record, utc_iso
 from ussdloop.http import read_json_object
 
 MAX_BODY: Final = 64 * 1024  # the central app's request limit
+DEFAULT_WINDOW: Final = timedelta(days=30)  # of a customer's report
 
 
 class ForensicRoutes:
@@ -39,6 +45,7 @@ class ForensicRoutes:
             web.get("/forensic/last/{service}", self.last),
             web.get("/forensic/verify", self.verify),
             web.get("/forensic/transfers/{id}", self.transfer),
+            web.get("/forensic/customers/{number}", self.customer),
         ]
 
     async def append(self, request: web.Request) -> web.Response:
@@ -78,6 +85,24 @@ class ForensicRoutes:
             {"transfer": transfer_id, "records": [record.to_json() for record in records]}
         )
 
+    async def customer(self, request: web.Request) -> web.Response:
+        operator_only(request)
+        number = check_user_number(request.match_info["number"])
+        until = _time_param(request, "to") or datetime.now(UTC)
+        since = _time_param(request, "from") or until - DEFAULT_WINDOW
+        if since >= until:
+            raise ValidationError("'from' must be before 'to'")
+        records = await self._log.customer_records(number, since, until)
+        return web.json_response(
+            {
+                "userNumber": number,
+                "from": utc_iso(since),
+                "to": utc_iso(until),
+                "transfers": transfers_in(records),
+                "records": [record.to_json() for record in records],
+            }
+        )
+
     @staticmethod
     def _readable(request: web.Request, service: str) -> str:
         name = _caller_name(request)
@@ -89,6 +114,19 @@ class ForensicRoutes:
 def _caller_name(request: web.Request) -> str:
     who = caller(request)
     return OPERATOR if isinstance(who, Operator) else who.name
+
+
+def _time_param(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        at = datetime.fromisoformat(raw) if len(raw) <= 40 else None
+    except ValueError:
+        at = None
+    if at is None:
+        raise ValidationError(f"{name!r} is an ISO 8601 time, e.g. 2026-11-25T09:00:00Z")
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:

@@ -1,12 +1,14 @@
-"""``ussdloop forensic verify`` and ``ussdloop forensic transfer ID``: read the central
-forensic log straight from the configured central database, or through the central API
-(``--url``) with the operator's credentials from the configuration."""
+"""``ussdloop forensic verify``, ``ussdloop forensic transfer ID`` and ``ussdloop
+forensic customer USER_NUMBER [--from ISO] [--to ISO]``: read the central forensic log
+straight from the configured central database, or through the central API (``--url``)
+with the operator's credentials from the configuration."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,10 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from central.client import CentralError, CentralHttp
 from central.forensic.client import ForensicClient
-from central.forensic.service import transfer_path, verify_stored
+from central.forensic.service import (
+    customer_records,
+    transfer_path,
+    transfers_in,
+    verify_stored,
+)
 from ussdloop import db
 from ussdloop.config import NetworkConfig
-from ussdloop.forensic import Record, Report
+from ussdloop.forensic import Record, Report, utc_iso
 
 Read = Callable[[AsyncSession], Any]
 
@@ -47,12 +54,43 @@ async def transfer_command(
             lambda session: transfer_path(session, transfer_id),
             lambda client: client.transfer(transfer_id),
         )
-    for record in records:
-        data = json.dumps(record.data, sort_keys=True, ensure_ascii=False)
-        print(f"{record.at}  {record.service}#{record.seq}  {record.event}  {data}", file=out)
+    _print_records(records, out)
     if not records:
         print(f"nothing in the forensic log is about {transfer_id!r}", file=out)
     return 0 if records else 1
+
+
+async def customer_command(
+    network: NetworkConfig,
+    url: str | None,
+    user_number: str,
+    since: datetime,
+    until: datetime,
+    out: TextIO,
+) -> int:
+    """Print every record about the customer in the window, then their transfers; 1 if
+    nothing is logged."""
+    async with _reading(network, url) as read:
+        records: list[Record] = await read(
+            lambda session: customer_records(session, user_number, since, until),
+            lambda client: client.customer(user_number, since, until),
+        )
+    _print_records(records, out)
+    window = f"from {utc_iso(since)} to {utc_iso(until)}"
+    if not records:
+        print(f"nothing in the forensic log is about {user_number} {window}", file=out)
+        return 1
+    transfers = transfers_in(records)
+    print(f"{len(transfers)} transfer(s) of {user_number} {window}", file=out)
+    for transfer_id in transfers:
+        print(f"  {transfer_id}", file=out)
+    return 0
+
+
+def _print_records(records: list[Record], out: TextIO) -> None:
+    for record in records:
+        data = json.dumps(record.data, sort_keys=True, ensure_ascii=False)
+        print(f"{record.at}  {record.service}#{record.seq}  {record.event}  {data}", file=out)
 
 
 class CommandError(Exception):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from central.client import CentralHttp
@@ -38,6 +39,12 @@ class ForensicClient:
 
     async def transfer(self, transfer_id: str) -> list[Record]:
         return _records(await self._http.call("GET", f"/forensic/transfers/{transfer_id}"))
+
+    async def customer(self, user_number: str, since: datetime, until: datetime) -> list[Record]:
+        """Every record about one customer in ``[since, until)``, by time."""
+        params = {"from": since.isoformat(), "to": until.isoformat()}
+        answer = await self._http.call("GET", f"/forensic/customers/{user_number}", params=params)
+        return _records(answer)
 
 
 def _records(answer: dict[str, Any]) -> list[Record]:

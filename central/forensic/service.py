@@ -116,6 +116,14 @@ class ForensicLog:
         async with self._reading() as session:
             return await transfer_path(session, transfer_id)
 
+    async def customer_records(
+        self, user_number: str, since: datetime, until: datetime
+    ) -> list[Record]:
+        """Every record about one customer between ``since`` and ``until`` (SPEC section
+        3, "Forensic logging": all transfers of one customer in a time window)."""
+        async with self._reading() as session:
+            return await customer_records(session, user_number, since, until)
+
     async def verify(self) -> Report:
         async with self._reading() as session:
             return await verify_stored(session)
@@ -148,6 +156,34 @@ async def transfer_path(session: AsyncSession, transfer_id: str) -> list[Record]
         .limit(MAX_READ)
     )
     return [record_of(row) for row in rows]
+
+
+async def customer_records(
+    session: AsyncSession, user_number: str, since: datetime, until: datetime
+) -> list[Record]:
+    """The records whose subject is the user number, or whose data names it as a party
+    (``sender``, ``receiver``...), written in ``[since, until)``, by time."""
+    rows = await session.scalars(
+        select(ForensicRecordRow)
+        .where(
+            ForensicRecordRow.at_utc >= since,
+            ForensicRecordRow.at_utc < until,
+            or_(
+                ForensicRecordRow.subject == user_number,
+                ForensicRecordRow.data.contains(json.dumps(user_number), autoescape=True),
+            ),
+        )
+        .order_by(ForensicRecordRow.at_utc, ForensicRecordRow.service, ForensicRecordRow.seq)
+        .limit(MAX_READ)
+    )
+    records = (record_of(row) for row in rows)
+    return [r for r in records if r.subject == user_number or user_number in r.data.values()]
+
+
+def transfers_in(records: Sequence[Record]) -> list[str]:
+    """The transfers these records are about, in the order they first appear."""
+    found = (r.subject for r in records if r.event.startswith("transfer."))
+    return list(dict.fromkeys(found))
 
 
 async def _last(session: AsyncSession, service: str) -> ForensicRecordRow | None:

@@ -5,13 +5,17 @@ refuses payments with a screen the person understands, and takes them again afte
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select, update
 
-from central.client import CentralHttp
+from central.client import CentralError, CentralHttp
+from central.forensic.cli import customer_command
 from central.forensic.client import ForensicClient
 from central.forensic.store import ForensicRecordRow
 from dfsp.forensic import ForensicLogUnavailable
@@ -20,6 +24,7 @@ from tests.e2e.phones import PIN, Phone, dfsp_network, onboard
 from tests.e2e.test_dfsp_send_money import balance_of, send, usd
 from tests.support import asyncio_test
 from ussdloop.compose import CarrierNetwork
+from ussdloop.config import load_network
 from ussdloop.db import create_service_engine, session_factory
 from ussdloop.forensic import Problem, Record
 
@@ -43,6 +48,39 @@ async def last_transfer_of(dfsp: DfspService, user_number: str) -> str:
 
 def path(records: Sequence[Record]) -> list[tuple[str, str]]:
     return [(record.service, record.event) for record in records]
+
+
+async def one_customers_records(
+    carrier: CarrierNetwork, http: aiohttp.ClientSession, user_number: str, transfer_id: str
+) -> None:
+    """The report of one customer's records in a time window, by the API and the CLI;
+    only the operator asks, and a bad window or user number is refused."""
+    log = operator_log(carrier, http)
+    now = datetime.now(UTC)
+    since, until = now - timedelta(hours=1), now + timedelta(minutes=1)
+    records = await log.customer(user_number, since, until)
+    assert transfer_id in {r.subject for r in records}
+    assert all(r.subject == user_number or user_number in r.data.values() for r in records)
+    assert await log.customer(user_number, since - timedelta(hours=1), since) == []
+
+    assert carrier.central is not None
+    out = io.StringIO()
+    config = load_network(environ={})  # the operator's credentials, as the test network's
+    url = carrier.central.base_url
+    assert await customer_command(config, url, user_number, since, until, out) == 0
+    assert f"{transfer_id}" in out.getvalue() and f"transfer(s) of {user_number}" in out.getvalue()
+
+    link = carrier.dfsps["dfsp1"].central
+    assert link is not None
+    as_dfsp = ForensicClient(CentralHttp(url, http, link.key, link.secret))
+    for client, number, window, status in (
+        (as_dfsp, user_number, (since, until), 403),
+        (log, "1234", (since, until), 400),
+        (log, user_number, (until, since), 400),
+    ):
+        with pytest.raises(CentralError) as refused:
+            await client.customer(number, *window)
+        assert refused.value.status == status
 
 
 class BrokenSink:
@@ -88,6 +126,7 @@ async def test_a_payment_between_dfsps_is_traced_across_the_three_chains(tmp_pat
         credit = records[2].data
         assert (credit["side"], credit["receiver"]) == ("payee", kani_number)
         assert credit["payerDfsp"] == "dfsp1"
+        await one_customers_records(carrier, http, hamim_number, transfer_id)
 
         report = await log.verify()
         assert report.ok, [chain.summary() for chain in report.chains]
