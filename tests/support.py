@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest_twisted
@@ -52,4 +52,19 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0, step: float
     while not condition():
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, step: float = 0.05
+) -> Any:
+    """The first truthy result of ``check()`` within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"nothing within {timeout} s")
         await asyncio.sleep(step)

@@ -13,7 +13,7 @@ from dfsp.clearing_ledger import CLEARING_ACCOUNT
 from dfsp.service import DfspService
 from tests.e2e.phones import PIN, Phone, dfsp_network, onboard
 from tests.e2e.test_dfsp_send_money import balance_of, fees_of, usd
-from tests.support import asyncio_test
+from tests.support import asyncio_test, eventually
 from ussdloop.compose import CarrierNetwork
 from ussdloop.money import Money
 
@@ -21,6 +21,10 @@ from ussdloop.money import Money
 async def clearing_balance(dfsp: DfspService) -> Money:
     assert dfsp.ledger is not None
     return (await dfsp.ledger.balance(CLEARING_ACCOUNT))[0]
+
+
+async def has_balance(dfsp: DfspService, user_number: str, amount: str) -> bool:
+    return await balance_of(dfsp, user_number) == usd(amount)
 
 
 def operator_ledger(carrier: CarrierNetwork, http: object) -> LedgerClient:
@@ -62,8 +66,9 @@ async def test_hamim_on_dfsp1_sends_kani_on_dfsp2_through_the_centre(tmp_path: P
         assert await balance_of(dfsp1, hamim_number) == usd("973.50")
         assert await fees_of(dfsp1) == usd("1")
         assert await clearing_balance(dfsp1) == usd("25.50")
-        # The payee's DFSP: 25 to Kani, owed to it through the centre.
-        assert await balance_of(dfsp2, kani_number) == usd("1025")
+        # The payee's DFSP: 25 to Kani (committed once the centre executed), owed to it
+        # through the centre.
+        await eventually(lambda: has_balance(dfsp2, kani_number, "1025"))
         assert await clearing_balance(dfsp2) == usd("-25")
         for dfsp in (dfsp1, dfsp2):
             assert dfsp.ledger is not None

@@ -5,9 +5,7 @@ as an SMS on the customer's phone."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +13,10 @@ import aiohttp
 
 from dfsp.domain.notices import Notice
 from tests.e2e.carrier import bound, carrier_network, overrides
-from tests.support import asyncio_test
+from tests.support import asyncio_test, eventually
 from ussdloop.compose import build_gateway, gateway_config, start_network
 from ussdloop.config import load_network
 from ussdloop.money import Money
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, step: float = 0.05
-) -> Any:
-    """The first truthy result of ``check()`` within ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"nothing within {timeout} s")
-        await asyncio.sleep(step)
 
 
 async def inbox(http: aiohttp.ClientSession, control: str, msisdn: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -36,6 +36,7 @@ from dfsp.domain.notices import Notice
 from dfsp.domain.transfers import UnknownTransfer
 from dfsp.service import DfspService
 from tests.integration.conftest import Database
+from tests.support import eventually
 from ussdloop.compose import central_link, dfsp_service
 from ussdloop.config import NetworkConfig, load_network
 from ussdloop.money import Money
@@ -228,16 +229,6 @@ class Network:
 
 
 # --- waiting and fault injection ------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait until the asynchronous ``check`` holds (polling); fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def at_centre(network: Network, transfer_id: str, state: str) -> None:

@@ -17,9 +17,9 @@ from dfsp.client import CustomerInfo, DfspError
 from dfsp.customers import Customers
 from dfsp.domain.customers import Customer
 from dfsp.forensic import ForensicLogUnavailable
-from tests.integration.clearing.support import Network, clearing_network, eventually
+from tests.integration.clearing.support import Network, clearing_network
 from tests.integration.conftest import Database
-from tests.support import asyncio_test
+from tests.support import asyncio_test, eventually
 
 
 @dataclass

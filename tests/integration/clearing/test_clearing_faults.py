@@ -31,12 +31,11 @@ from tests.integration.clearing.support import (
     central_client,
     centre_stops_at,
     clearing_network,
-    eventually,
     parties,
     usd,
 )
 from tests.integration.conftest import Database
-from tests.support import asyncio_test, until
+from tests.support import asyncio_test, eventually, until
 
 
 @asyncio_test

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from dfsp.domain.invoices import InvoiceBeingPaid, InvoiceNotPending
 from dfsp.invoices import Invoices
-from tests.integration.clearing.support import PIN, clearing_network, eventually, usd
+from tests.integration.clearing.support import PIN, clearing_network, usd
 from tests.integration.conftest import Database
-from tests.support import asyncio_test
+from tests.support import asyncio_test, eventually
 
 
 @asyncio_test
