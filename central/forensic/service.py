@@ -50,9 +50,17 @@ class ForensicLog:
         try:
             async with self._sessions.begin() as session:
                 keys = await verifying_keys(session)
+                tops: dict[str, tuple[int, str]] = {}  # each service's last seq and hash
                 stored = 0
                 for record in records:
-                    stored += await self._append_one(session, record, keys.get(record.service))
+                    if record.service not in tops:
+                        last = await _last(session, record.service)
+                        tops[record.service] = (
+                            (0, GENESIS) if last is None else (last.seq, last.hash)
+                        )
+                    top = tops[record.service]
+                    stored += await self._append_one(session, record, keys.get(record.service), top)
+                    tops[record.service] = max(top, (record.seq, record.hash))
                 return stored
         except IntegrityError:
             raise UnprocessableEntityError(
@@ -60,8 +68,13 @@ class ForensicLog:
             ) from None
 
     async def _append_one(
-        self, session: AsyncSession, record: Record, keys: Sequence[Ed25519PublicKey] | None
+        self,
+        session: AsyncSession,
+        record: Record,
+        keys: Sequence[Ed25519PublicKey] | None,
+        top: tuple[int, str],
     ) -> int:
+        """Store ``record`` after ``top`` (its service's last stored seq and hash)."""
         name = f"{record.service} seq {record.seq}"
         if not keys:
             raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
@@ -70,29 +83,28 @@ class ForensicLog:
         if not record.authentic(keys):
             raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
         at = _moment(record, name)
-        same = await session.scalar(
-            select(ForensicRecordRow).where(
-                ForensicRecordRow.service == record.service, ForensicRecordRow.seq == record.seq
+        last_seq, last_hash = top
+        if record.seq <= last_seq:  # stored already: accepted again only if the same
+            same = await session.scalar(
+                select(ForensicRecordRow).where(
+                    ForensicRecordRow.service == record.service, ForensicRecordRow.seq == record.seq
+                )
             )
-        )
-        if same is not None:
-            if same.hash == record.hash:
+            if same is not None and same.hash == record.hash:
                 return 0
-            raise UnprocessableEntityError(f"{name} is already stored with another hash")
-        last = await _last(session, record.service)
-        expected_seq, expected_hash = (1, GENESIS) if last is None else (last.seq + 1, last.hash)
-        if record.seq != expected_seq:
+            if same is not None:
+                raise UnprocessableEntityError(f"{name} is already stored with another hash")
+        if record.seq != last_seq + 1:
             raise UnprocessableEntityError(
-                f"{name}: the next seq of {record.service} is {expected_seq}"
+                f"{name}: the next seq of {record.service} is {last_seq + 1}"
             )
-        if record.prev_hash != expected_hash:
+        if record.prev_hash != last_hash:
             raise UnprocessableEntityError(
-                f"{name}: prev_hash is not the hash of seq {expected_seq - 1}"
-                if last is not None
+                f"{name}: prev_hash is not the hash of seq {last_seq}"
+                if last_seq
                 else f"{name}: seq 1's prev_hash is the genesis (64 zeros)"
             )
-        session.add(_row(record, at, self._clock()))
-        await session.flush()
+        session.add(_row(record, at, self._clock()))  # flushed with the append's commit
         return 1
 
     async def last(self, service: str) -> Record | None:
