@@ -321,9 +321,10 @@ class InvoiceHooks(Protocol):
 
 class ClearingNotices:
     """What the customers are told once a payment through the centre is decided here
-    (the connector's ``on_final``): the payer ``sent`` or ``send_failed``, the payee
-    ``received`` (or, for an invoice, the merchant ``invoice_paid``, through
-    ``invoices``); keys as for payments inside the DFSP, so a repeat posts nothing."""
+    (the connector's ``on_final``): the payer ``sent`` or ``send_failed`` (not the payer
+    of a bulk row: its hold's memo says ``bulk``), the payee ``received`` (or, for an
+    invoice, the merchant ``invoice_paid``, through ``invoices``); keys as for payments
+    inside the DFSP, so a repeat posts nothing."""
 
     def __init__(self, ledger: Ledger, notices: NoticeSink | None) -> None:
         self._ledger = ledger
@@ -340,6 +341,8 @@ class ClearingNotices:
         currency = transfer.amount.currency
         principal_minor = int(memo.get("principal_minor", principal.amount_minor))
         amount = Money(currency, principal_minor).with_currency()
+        if memo.get("clearing") == PAYER and memo.get("bulk"):
+            return  # a bulk row: its payer has the batch's report, not a notice per row
         if memo.get("clearing") == PAYER:
             customer = str(memo["sender"])
             args = {"amount": amount, "receiver": str(memo.get("receiver_name", ""))}

@@ -365,7 +365,8 @@ class Payments:
                 transfer_code=transfer_code,
                 memo=_memo(quote)
                 | {"receiver_user_number": receiver.user_number}
-                | ({"invoice_id": invoice_id} if invoice_id is not None else {}),
+                | ({"invoice_id": invoice_id} if invoice_id is not None else {})
+                | ({"bulk": True} if quote.quote.kind is TransactionType.BULK else {}),
             )
         state = TransferState(await self._interledger.clear(outgoing))
         return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
