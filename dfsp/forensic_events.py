@@ -21,9 +21,10 @@ paying ``transfer``), ``invoice.rejected``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,6 +46,7 @@ from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
 from ussdloop.money import Money
 
 Clock = Callable[[], datetime]
+USER_NUMBERS_KEPT: Final = 4096  # the parties' user numbers the ledger's records remember
 
 
 class ForensicLedger(Ledger):
@@ -62,6 +64,7 @@ class ForensicLedger(Ledger):
         self._forensic = forensic
         self._fee_account = fee_account
         self._customers: Customers | None = None
+        self._user_numbers: OrderedDict[str, str] = OrderedDict()  # customer id -> number
 
     def name_parties_with(self, customers: Customers) -> None:
         """Where the records find the parties' user numbers (built after the ledger)."""
@@ -169,9 +172,20 @@ class ForensicLedger(Ledger):
         return {name: value for name, value in data.items() if value is not None}
 
     async def _user_number(self, customer_id: object) -> str | None:
+        """The party's user number: a customer's never changes, so each one found is
+        remembered (the least recently used of ``USER_NUMBERS_KEPT`` go)."""
         if self._customers is None or not isinstance(customer_id, str) or not customer_id:
             return None
-        return await user_number_of(self._customers, customer_id)
+        number = self._user_numbers.get(customer_id)
+        if number is not None:
+            self._user_numbers.move_to_end(customer_id)
+            return number
+        number = await user_number_of(self._customers, customer_id)
+        if number is not None:
+            self._user_numbers[customer_id] = number
+            if len(self._user_numbers) > USER_NUMBERS_KEPT:
+                self._user_numbers.popitem(last=False)
+        return number
 
 
 async def user_number_of(customers: Customers, customer_id: str | None) -> str | None:

@@ -38,6 +38,7 @@ class ForensicLog:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._keys: dict[str, list[Ed25519PublicKey]] | None = None  # the KMS's, as last read
 
     async def append(self, records: Sequence[Record], *, caller: str) -> int:
         """Store ``records`` in order for ``caller`` (a DFSP's name, or the operator for
@@ -49,17 +50,26 @@ class ForensicLog:
                 raise ForbiddenError(f"{caller!r} may not append to {record.service!r}'s log")
         try:
             async with self._sessions.begin() as session:
-                keys = await verifying_keys(session)
+                # The KMS keys as read before: keys are only ever added (a rotation keeps
+                # the previous ones), so those still verify what they verified; they are
+                # read again when a record is not signed by one of them (a new key).
+                keys, fresh = self._keys, False
                 tops: dict[str, tuple[int, str]] = {}  # each service's last seq and hash
                 stored = 0
                 for record in records:
+                    if keys is None or not record.authentic(keys.get(record.service, ())):
+                        if not fresh:
+                            keys, fresh = await verifying_keys(session), True
+                            self._keys = keys
+                        assert keys is not None
+                        _check_signed(record, keys.get(record.service))
                     if record.service not in tops:
                         last = await _last(session, record.service)
                         tops[record.service] = (
                             (0, GENESIS) if last is None else (last.seq, last.hash)
                         )
                     top = tops[record.service]
-                    stored += await self._append_one(session, record, keys.get(record.service), top)
+                    stored += await self._append_one(session, record, top)
                     tops[record.service] = max(top, (record.seq, record.hash))
                 return stored
         except IntegrityError:
@@ -67,21 +77,10 @@ class ForensicLog:
                 "another append took the same seq meanwhile: read the last record and retry"
             ) from None
 
-    async def _append_one(
-        self,
-        session: AsyncSession,
-        record: Record,
-        keys: Sequence[Ed25519PublicKey] | None,
-        top: tuple[int, str],
-    ) -> int:
-        """Store ``record`` after ``top`` (its service's last stored seq and hash)."""
+    async def _append_one(self, session: AsyncSession, record: Record, top: tuple[int, str]) -> int:
+        """Store ``record`` (its signature checked) after ``top`` (its service's last
+        stored seq and hash)."""
         name = f"{record.service} seq {record.seq}"
-        if not keys:
-            raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
-        if not record.hash_matches():
-            raise UnprocessableEntityError(f"{name}: the hash does not match the content")
-        if not record.authentic(keys):
-            raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
         at = _moment(record, name)
         last_seq, last_hash = top
         if record.seq <= last_seq:  # stored already: accepted again only if the same
@@ -173,6 +172,17 @@ async def _last(session: AsyncSession, service: str) -> ForensicRecordRow | None
             ForensicRecordRow.service == service, ForensicRecordRow.seq == top
         )
     )
+
+
+def _check_signed(record: Record, keys: Sequence[Ed25519PublicKey] | None) -> None:
+    """Raise what is wrong unless ``record`` is signed by one of ``keys``."""
+    name = f"{record.service} seq {record.seq}"
+    if not keys:
+        raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
+    if not record.hash_matches():
+        raise UnprocessableEntityError(f"{name}: the hash does not match the content")
+    if not record.authentic(keys):
+        raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
 
 
 def _moment(record: Record, name: str) -> datetime:
