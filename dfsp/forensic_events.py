@@ -206,9 +206,8 @@ class ForensicCustomers(Customers):
         self._forensic = forensic
 
     async def upgrade_tier(self, customer_id: str) -> Tier:
-        before = await self.tier_of(customer_id)
-        after = await super().upgrade_tier(customer_id)
-        if after.name != before.name:
+        after, before = await self._upgrade_tier(customer_id)
+        if before is not None:  # this call moved the customer up
             data = {"from": before.name, "to": after.name, "by": "automatic"}
             await self._tier_changed(customer_id, data)
         return after

@@ -476,7 +476,7 @@ class Payments:
 
     async def _past_transfers(self, customer_id: str) -> list[PastTransfer]:
         """This week's payments from any account the customer holds, sent by them."""
-        held = [a.ledger_account_id for a in await self._customers.accounts_of(customer_id)]
+        held = await self._customers.ledger_accounts_held_by(customer_id)
         since = week_window(self._clock(), self._tz)[0]
         debited = select(store.PostingRow.transfer_id).where(
             store.PostingRow.debit_account.in_(held)
