@@ -22,7 +22,10 @@ paying ``transfer``), ``invoice.rejected``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -47,6 +50,17 @@ from ussdloop.money import Money
 
 Clock = Callable[[], datetime]
 USER_NUMBERS_KEPT: Final = 4096  # the parties' user numbers the ledger's records remember
+
+
+@dataclass
+class _Deferred:
+    """The records made inside ``ForensicLedger.recording_after``, to write on leaving."""
+
+    records: list[tuple[str, Transfer]] = field(default_factory=list)
+    open: bool = True
+
+
+_deferred: ContextVar[_Deferred | None] = ContextVar("forensic_records_deferred", default=None)
 
 
 class ForensicLedger(Ledger):
@@ -140,7 +154,26 @@ class ForensicLedger(Ledger):
         except (UnknownTransfer, InvalidRequest):
             return None
 
+    @asynccontextmanager
+    async def recording_after(self) -> AsyncIterator[None]:
+        """The records of the transfers made inside this task (and the tasks it starts)
+        are written on leaving, in the order made, even when leaving with an error: the
+        money moved. (Best effort as always; the next transfer's gate sees a failure.)"""
+        deferred = _Deferred()
+        token = _deferred.set(deferred)
+        try:
+            yield
+        finally:
+            _deferred.reset(token)
+            deferred.open = False  # a task started inside that records later: at once
+            for event, transfer in deferred.records:
+                await self._record(event, transfer)
+
     async def _record(self, event: str, transfer: Transfer) -> None:
+        deferred = _deferred.get()
+        if deferred is not None and deferred.open:
+            deferred.records.append((event, transfer))
+            return
         await self._forensic.record(event, transfer.id, await self._data(transfer))
 
     async def _data(self, transfer: Transfer) -> dict[str, Any]:

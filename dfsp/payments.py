@@ -196,7 +196,7 @@ class Payments:
     async def _send_confirmed(self, quote: SendQuote, transfer_id: str) -> SendResult:
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
-        async with self._sender_lock(quote.sender_customer_id):
+        async with self._ledger.recording_after(), self._sender_lock(quote.sender_customer_id):
             if not await self._exists(transfer_id):
                 await self._check_limits(quote)
             transfer = await self._ledger.transfer_now(
@@ -355,7 +355,7 @@ class Payments:
             transfer_code=transfer_code,
             invoice_id=invoice_id,
         )
-        async with self._sender_lock(quote.sender_customer_id):
+        async with self._ledger.recording_after(), self._sender_lock(quote.sender_customer_id):
             if await self._exists(transfer_id):  # a twin held it meanwhile
                 return await self._remote_result(quote, transfer_id)
             await self._check_limits(quote)

@@ -7,10 +7,8 @@ maximum balance. Two customers with 1000 USD each; the demo fee of 1 USD."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from dfsp.domain.customers import Customer
@@ -26,15 +24,12 @@ from dfsp.domain.tiers import (
     UpgradeRule,
 )
 from dfsp.domain.transfers import TransferState
-from dfsp.forensic import DfspForensic
-from dfsp.forensic_events import ForensicCustomers
 from dfsp.migrate import migrate
 from dfsp.store import create_store_engine
 from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import NOW, PIN
 from tests.integration.dfsp.test_payments import Network, open_network, usd
 from tests.support import asyncio_test
-from ussdloop.forensic import ForensicWriter, Record
 
 TIERS = TierTable(
     (
@@ -222,36 +217,3 @@ async def test_customers_registered_before_migration_0005_are_in_the_first_tier_
         assert (row.tier, bool(row.tier_held)) == (None, False)
     finally:
         await engine.dispose()
-
-
-class RecordedLog:
-    """A forensic sink that stores whatever chains on (as the central log would)."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def last(self, service: str) -> Record | None:
-        return self.records[-1] if self.records else None
-
-    async def append(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
-
-
-@asyncio_test
-async def test_an_automatic_upgrade_is_written_to_the_forensic_log_once(
-    database: Database,
-) -> None:
-    async with open_network(database, TIERS) as net:
-        sink = RecordedLog()
-        writer = ForensicWriter("dfsp1", Ed25519PrivateKey.generate(), sink)
-        await writer.start()
-        logged = ForensicCustomers.__new__(ForensicCustomers)  # the same customers, logged
-        logged.__dict__.update(vars(net.dfsp.customers), _forensic=DfspForensic("dfsp1", writer))
-        await top_up(net, net.alice, "600", "cash-in")
-        tiers = await asyncio.gather(*(logged.upgrade_tier(net.alice.id) for _ in range(4)))
-        assert {tier.name for tier in tiers} == {"saver"}
-        assert await logged.upgrade_tier(net.alice.id) == tiers[0]  # no change: no record
-        changes = [r for r in sink.records if r.event == "tier.changed"]
-        assert [(r.subject, r.data) for r in changes] == [
-            (str(net.alice.user_number), {"from": "basic", "to": "saver", "by": "automatic"})
-        ]
