@@ -324,6 +324,17 @@ async def account_ids_held_by(session: AsyncSession, customer_ids: Iterable[str]
     return set((await session.scalars(query)).all())
 
 
+async def ledger_accounts_held_by(session: AsyncSession, customer_id: str) -> list[str]:
+    """The ledger accounts of the open accounts the customer holds."""
+    query = (
+        select(CustomerAccountRow.ledger_account_id)
+        .join(HolderRow, HolderRow.account_id == CustomerAccountRow.id)
+        .where(HolderRow.customer_id == customer_id, ~CustomerAccountRow.closed)
+        .order_by(CustomerAccountRow.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def holders_of(session: AsyncSession, account_id: str) -> set[str]:
     query = select(HolderRow.customer_id).where(HolderRow.account_id == account_id)
     return set((await session.scalars(query)).all())

@@ -259,6 +259,11 @@ class Customers:
     async def upgrade_tier(self, customer_id: str) -> Tier:
         """The customer's tier once the automatic upgrade rule has been applied: moved up
         (and recorded) when their balance and age now meet a higher tier's rule."""
+        return (await self._upgrade_tier(customer_id))[0]
+
+    async def _upgrade_tier(self, customer_id: str) -> tuple[Tier, Tier | None]:
+        """``upgrade_tier``'s tier, and the tier this call moved the customer from (None:
+        not moved by this call)."""
         async with self._reading() as session:
             row = await store.find_customer(session, customer_id)
             if row is None:
@@ -270,7 +275,7 @@ class Customers:
         current = self._tiers.tier(stored or self._tiers.default.name)
         upgraded = self._tiers.next_tier(current.name, balance, age_days, held=held)
         if upgraded == current:
-            return current
+            return current, None
         change = RecordedTierChange(
             customer_id=customer_id,
             from_tier=current.name,
@@ -285,14 +290,20 @@ class Customers:
             moved = await store.upgrade_tier(session, customer_id, stored, upgraded.name)
             if moved:
                 store.add_tier_change(session, change)
-        if not moved:
-            return await self.tier_of(customer_id)  # changed meanwhile: that change stands
+        if not moved:  # changed meanwhile: that change stands
+            return await self.tier_of(customer_id), None
         _log.info(
             "customer_tier_upgraded customer_id={customer_id} tier={tier}",
             customer_id=customer_id,
             tier=upgraded.name,
         )
-        return upgraded
+        return upgraded, current
+
+    async def ledger_accounts_held_by(self, customer_id: str) -> list[str]:
+        """The ledger accounts of the open accounts the customer holds (what
+        ``accounts_of`` would name, without their holders)."""
+        async with self._reading() as session:
+            return await store.ledger_accounts_held_by(session, customer_id)
 
     async def change_tier(
         self, customer_id: str, tier_name: str, *, actor: str, reason: str

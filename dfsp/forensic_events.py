@@ -24,9 +24,13 @@ subject = the user number; ``by``, ``reason``, ``score``): ``fraud.checked``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +52,18 @@ from dfsp.ledger import MAX_EXPIRE_BATCH, Ledger
 from ussdloop.money import Money
 
 Clock = Callable[[], datetime]
+USER_NUMBERS_KEPT: Final = 4096  # the parties' user numbers the ledger's records remember
+
+
+@dataclass
+class _Deferred:
+    """The records made inside ``ForensicLedger.recording_after``, to write on leaving."""
+
+    records: list[tuple[str, Transfer]] = field(default_factory=list)
+    open: bool = True
+
+
+_deferred: ContextVar[_Deferred | None] = ContextVar("forensic_records_deferred", default=None)
 
 
 class ForensicLedger(Ledger):
@@ -65,6 +81,7 @@ class ForensicLedger(Ledger):
         self._forensic = forensic
         self._fee_account = fee_account
         self._customers: Customers | None = None
+        self._user_numbers: OrderedDict[str, str] = OrderedDict()  # customer id -> number
 
     def name_parties_with(self, customers: Customers) -> None:
         """Where the records find the parties' user numbers (built after the ledger)."""
@@ -140,7 +157,26 @@ class ForensicLedger(Ledger):
         except (UnknownTransfer, InvalidRequest):
             return None
 
+    @asynccontextmanager
+    async def recording_after(self) -> AsyncIterator[None]:
+        """The records of the transfers made inside this task (and the tasks it starts)
+        are written on leaving, in the order made, even when leaving with an error: the
+        money moved. (Best effort as always; the next transfer's gate sees a failure.)"""
+        deferred = _Deferred()
+        token = _deferred.set(deferred)
+        try:
+            yield
+        finally:
+            _deferred.reset(token)
+            deferred.open = False  # a task started inside that records later: at once
+            for event, transfer in deferred.records:
+                await self._record(event, transfer)
+
     async def _record(self, event: str, transfer: Transfer) -> None:
+        deferred = _deferred.get()
+        if deferred is not None and deferred.open:
+            deferred.records.append((event, transfer))
+            return
         await self._forensic.record(event, transfer.id, await self._data(transfer))
 
     async def _data(self, transfer: Transfer) -> dict[str, Any]:
@@ -172,9 +208,20 @@ class ForensicLedger(Ledger):
         return {name: value for name, value in data.items() if value is not None}
 
     async def _user_number(self, customer_id: object) -> str | None:
+        """The party's user number: a customer's never changes, so each one found is
+        remembered (the least recently used of ``USER_NUMBERS_KEPT`` go)."""
         if self._customers is None or not isinstance(customer_id, str) or not customer_id:
             return None
-        return await user_number_of(self._customers, customer_id)
+        number = self._user_numbers.get(customer_id)
+        if number is not None:
+            self._user_numbers.move_to_end(customer_id)
+            return number
+        number = await user_number_of(self._customers, customer_id)
+        if number is not None:
+            self._user_numbers[customer_id] = number
+            if len(self._user_numbers) > USER_NUMBERS_KEPT:
+                self._user_numbers.popitem(last=False)
+        return number
 
 
 async def user_number_of(customers: Customers, customer_id: str | None) -> str | None:
@@ -195,9 +242,8 @@ class ForensicCustomers(Customers):
         self._forensic = forensic
 
     async def upgrade_tier(self, customer_id: str) -> Tier:
-        before = await self.tier_of(customer_id)
-        after = await super().upgrade_tier(customer_id)
-        if after.name != before.name:
+        after, before = await self._upgrade_tier(customer_id)
+        if before is not None:  # this call moved the customer up
             data = {"from": before.name, "to": after.name, "by": "automatic"}
             await self._tier_changed(customer_id, data)
         return after

@@ -19,6 +19,7 @@ remote invoice paid).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
 PAYMENT_WINDOW: Final = timedelta(seconds=10)  # a payment request's central expiry
+RECEIVER_KEPT_FOR: Final = timedelta(seconds=2)  # a remote receiver found is used this long
+RECEIVERS_KEPT: Final = 1024  # remote receivers remembered at most (least recently used go)
 NET_DEBIT_CAP_EXCEEDED: Final = "NetDebitCapExceededError"  # the centre's error id
 Clock = Callable[[], datetime]
 
@@ -104,6 +107,8 @@ class Interledger:
         self._peers = peers
         self._clock = clock
         self._window = payment_window
+        # user number -> (the receiver found, until when it is used without a look-up)
+        self._receivers: OrderedDict[str, tuple[RemoteReceiver, datetime]] = OrderedDict()
         self.clearing_notices: ClearingNotices | None = None  # the connector's on_final
 
     def use_fees(self, fees: FeeTable) -> None:
@@ -196,7 +201,29 @@ class Interledger:
 
     # --- payer side ------------------------------------------------------------------
 
-    async def remote_receiver(self, user_number: str) -> RemoteReceiver:
+    async def remote_receiver(self, user_number: str, *, recent: bool = False) -> RemoteReceiver:
+        """Who has ``user_number`` at another DFSP (the directory, then that DFSP).
+
+        With ``recent`` (the rows of a bulk batch, which pay the same payees over and
+        over) a receiver found in the last ``RECEIVER_KEPT_FOR`` is used without asking
+        again. Nothing rests on it being current: the payee's DFSP checks the payee again
+        at the payment request and when the centre's prepare reaches it, and the centre
+        refuses a paused DFSP's transfers (the row is then retried, and looked up again).
+        A person at a phone sees the directory's answer of now; an unknown receiver is
+        never kept."""
+        now = self._clock()
+        kept = self._receivers.get(user_number)
+        if recent and kept is not None and now < kept[1]:
+            self._receivers.move_to_end(user_number)
+            return kept[0]
+        receiver = await self._look_up_receiver(user_number)
+        self._receivers[user_number] = (receiver, now + RECEIVER_KEPT_FOR)
+        self._receivers.move_to_end(user_number)
+        while len(self._receivers) > RECEIVERS_KEPT:
+            self._receivers.popitem(last=False)
+        return receiver
+
+    async def _look_up_receiver(self, user_number: str) -> RemoteReceiver:
         try:
             entry = await self._directory.lookup(user_number)
         except CentralError as error:
@@ -326,9 +353,10 @@ class InvoiceHooks(Protocol):
 
 class ClearingNotices:
     """What the customers are told once a payment through the centre is decided here
-    (the connector's ``on_final``): the payer ``sent`` or ``send_failed``, the payee
-    ``received`` (or, for an invoice, the merchant ``invoice_paid``, through
-    ``invoices``); keys as for payments inside the DFSP, so a repeat posts nothing."""
+    (the connector's ``on_final``): the payer ``sent`` or ``send_failed`` (not the payer
+    of a bulk row: its hold's memo says ``bulk``), the payee ``received`` (or, for an
+    invoice, the merchant ``invoice_paid``, through ``invoices``); keys as for payments
+    inside the DFSP, so a repeat posts nothing."""
 
     def __init__(self, ledger: Ledger, notices: NoticeSink | None) -> None:
         self._ledger = ledger
@@ -345,6 +373,8 @@ class ClearingNotices:
         currency = transfer.amount.currency
         principal_minor = int(memo.get("principal_minor", principal.amount_minor))
         amount = Money(currency, principal_minor).with_currency()
+        if memo.get("clearing") == PAYER and memo.get("bulk"):
+            return  # a bulk row: its payer has the batch's report, not a notice per row
         if memo.get("clearing") == PAYER:
             customer = str(memo["sender"])
             args = {"amount": amount, "receiver": str(memo.get("receiver_name", ""))}

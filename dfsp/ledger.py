@@ -328,6 +328,13 @@ class Ledger:
         return now
 
     @asynccontextmanager
+    async def recording_after(self) -> AsyncIterator[None]:
+        """What the ledger logs of the transfers made inside is logged on leaving (a
+        ledger that logs nothing: nothing to do). ``Payments`` wraps its sender's lock
+        in it, so the lock is not held while the log is written."""
+        yield
+
+    @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (SQLite: a deferred transaction that queues behind no one)."""
         async with self._sessions() as session, session.begin():

@@ -206,7 +206,7 @@ class Payments:
     async def _send_confirmed(self, quote: SendQuote, transfer_id: str) -> SendResult:
         if quote.remote is not None:
             return await self._send_remote(quote, quote.remote, transfer_id)
-        async with self._sender_lock(quote.sender_customer_id):
+        async with self._ledger.recording_after(), self._sender_lock(quote.sender_customer_id):
             if not await self._exists(transfer_id):
                 await self._check_limits(quote)
             transfer = await self._ledger.transfer_now(
@@ -304,7 +304,8 @@ class Payments:
         assert self._interledger is not None
         if source.currency != amount.currency:
             raise CurrencyMismatch(source.id, amount.currency, source.currency)
-        receiver = await self._interledger.remote_receiver(user_number)
+        bulk = kind is TransactionType.BULK  # a batch's rows: a payee found just now will do
+        receiver = await self._interledger.remote_receiver(user_number, recent=bulk)
         code = "invoice" if kind is TransactionType.INVOICE else "p2p"
         payee_fee, scheme_fee = await self._interledger.fees_for(
             receiver, str(sender.user_number), amount, code
@@ -364,7 +365,7 @@ class Payments:
             transfer_code=transfer_code,
             invoice_id=invoice_id,
         )
-        async with self._sender_lock(quote.sender_customer_id):
+        async with self._ledger.recording_after(), self._sender_lock(quote.sender_customer_id):
             if await self._exists(transfer_id):  # a twin held it meanwhile
                 return await self._remote_result(quote, transfer_id)
             await self._check_limits(quote)
@@ -375,7 +376,8 @@ class Payments:
                 transfer_code=transfer_code,
                 memo=_memo(quote)
                 | {"receiver_user_number": receiver.user_number}
-                | ({"invoice_id": invoice_id} if invoice_id is not None else {}),
+                | ({"invoice_id": invoice_id} if invoice_id is not None else {})
+                | ({"bulk": True} if quote.quote.kind is TransactionType.BULK else {}),
             )
         state = TransferState(await self._interledger.clear(outgoing))
         return SendResult(state, transfer_id, quote.receiver_name, quote.amount, quote.fee)
@@ -490,7 +492,7 @@ class Payments:
 
     async def _past_transfers(self, customer_id: str) -> list[PastTransfer]:
         """This week's payments from any account the customer holds, sent by them."""
-        held = [a.ledger_account_id for a in await self._customers.accounts_of(customer_id)]
+        held = await self._customers.ledger_accounts_held_by(customer_id)
         since = week_window(self._clock(), self._tz)[0]
         debited = select(store.PostingRow.transfer_id).where(
             store.PostingRow.debit_account.in_(held)

@@ -42,6 +42,7 @@ GENESIS: Final = "0" * 64
 MAX_EVENT_CHARS: Final = 64
 MAX_SUBJECT_CHARS: Final = 128
 MAX_SERVICE_CHARS: Final = 64
+MAX_WRITES_PER_APPEND: Final = 50  # a writer's records per append (the centre takes 100)
 HASHED_FIELDS: Final = ("service", "seq", "at", "event", "subject", "data", "prev_hash")
 
 
@@ -404,6 +405,16 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Write:
+    """A write waiting for the writer: what to record, and where its answer goes."""
+
+    event: str
+    subject: str
+    data: Mapping[str, Any]
+    answer: asyncio.Future[Record]
+
+
 @dataclass
 class ForensicWriter:
     """One service's forensic log: ``await start()`` once (continues the stored chain
@@ -413,6 +424,11 @@ class ForensicWriter:
     ``ForensicUnavailable`` and leaves ``available`` False until a later ``write`` or
     ``check`` reaches the sink again; the first record after an outage is
     ``forensic.resumed`` with when it began and how many writes were refused.
+
+    Group commit: writes made while another is at the sink wait for it, then the next
+    of them sends all that waited (at most ``MAX_WRITES_PER_APPEND``, chained in the
+    order they were made) in one append, which the sink stores whole or not at all.
+    Each write still returns only once its record is stored.
     """
 
     service: str
@@ -429,6 +445,7 @@ class ForensicWriter:
     _synced: bool = field(default=False, init=False)
     _outage: tuple[datetime, int] | None = field(default=None, init=False)  # since, refused
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _waiting: list[_Write] = field(default_factory=list, init=False)
 
     @property
     def available(self) -> bool:
@@ -452,26 +469,66 @@ class ForensicWriter:
         self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
     ) -> Record:
         data = json.loads(canonical_json(dict(data or {})))  # not JSON: TypeError, at once
+        write = _Write(event, subject, data, asyncio.get_running_loop().create_future())
+        self._waiting.append(write)
         async with self._lock:
-            delay = self.retry_delay
-            sent: Record | None = None
+            if not write.answer.done():  # not sent with an earlier group: send the group
+                group = self._waiting[:MAX_WRITES_PER_APPEND]
+                del self._waiting[: len(group)]
+                await self._write_group(group)
+        return write.answer.result()
+
+    async def _write_group(self, group: Sequence[_Write]) -> None:
+        """Append ``group`` in one call (retried); answer each of its writes."""
+        delay = self.retry_delay
+        sent: list[Record] = []
+        try:
             for attempt in range(self.retries + 1):
                 try:
-                    await self._resume(sent)
-                    if sent is not None and sent.seq == self.last_seq:
-                        return sent  # stored, though its answer was lost
-                    sent = self._next(event, subject, data)
-                    await self._append(sent)
-                    return sent
+                    await self._resume(sent[-1] if sent else None)
+                    if not sent or (sent[-1].seq, sent[-1].hash) != (
+                        self.last_seq,
+                        self.last_hash,
+                    ):  # not stored (a group stored whose answer was lost is not sent again)
+                        sent = self._chain(group)
+                        await self._append(sent)
+                    for write, record in zip(group, sent, strict=True):
+                        write.answer.set_result(record)
+                    return
                 except Exception as error:  # any failure of the sink
                     failure = error
                     self._synced = False
                 if attempt < self.retries:
                     await self.sleep(delay)
                     delay *= 2
-            self._failed(refused=1)
-            message = f"the forensic log of {self.service} is unavailable"
-            raise ForensicUnavailable(message) from failure
+        except BaseException:  # cancelled: the group may be stored or not; look again
+            self._synced = False
+            _refuse(group, ForensicUnavailable(f"the write to {self.service}'s log was cut"))
+            raise
+        self._failed(refused=len(group))
+        refused = ForensicUnavailable(f"the forensic log of {self.service} is unavailable")
+        refused.__cause__ = failure
+        _refuse(group, refused)
+
+    def _chain(self, group: Sequence[_Write]) -> list[Record]:
+        """The group's records, each following the one before it (the first the last
+        stored one)."""
+        records: list[Record] = []
+        seq, prev_hash = self.last_seq, self.last_hash
+        for write in group:
+            record = build_record(
+                self.private_key,
+                service=self.service,
+                seq=seq + 1,
+                at=self.clock(),
+                event=write.event,
+                subject=write.subject,
+                data=write.data,
+                prev_hash=prev_hash,
+            )
+            records.append(record)
+            seq, prev_hash = record.seq, record.hash
+        return records
 
     async def _resume(self, sent: Record | None = None) -> None:
         """Synchronise with the sink if needed; log the end of an outage."""
@@ -484,7 +541,7 @@ class ForensicWriter:
         if self._outage is not None:
             since, refused = self._outage
             resumed = {"since": utc_iso(since), "refusedWrites": refused}
-            await self._append(self._next("forensic.resumed", self.service, resumed))
+            await self._append([self._next("forensic.resumed", self.service, resumed)])
             self._outage = None
         self._available = True
 
@@ -500,12 +557,18 @@ class ForensicWriter:
             prev_hash=self.last_hash,
         )
 
-    async def _append(self, record: Record) -> None:
-        await asyncio.wait_for(self.sink.append([record]), self.timeout)
-        self.last_seq, self.last_hash = record.seq, record.hash
+    async def _append(self, records: Sequence[Record]) -> None:
+        await asyncio.wait_for(self.sink.append(records), self.timeout)
+        self.last_seq, self.last_hash = records[-1].seq, records[-1].hash
 
     def _failed(self, *, refused: int) -> None:
         self._available = False
         self._synced = False
         since, before = self._outage or (self.clock(), 0)
         self._outage = (since, before + refused)
+
+
+def _refuse(group: Sequence[_Write], error: ForensicUnavailable) -> None:
+    for write in group:
+        if not write.answer.done():
+            write.answer.set_exception(error)

@@ -38,6 +38,7 @@ class ForensicLog:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._keys: dict[str, list[Ed25519PublicKey]] | None = None  # the KMS's, as last read
 
     async def append(self, records: Sequence[Record], *, caller: str) -> int:
         """Store ``records`` in order for ``caller`` (a DFSP's name, or the operator for
@@ -49,50 +50,60 @@ class ForensicLog:
                 raise ForbiddenError(f"{caller!r} may not append to {record.service!r}'s log")
         try:
             async with self._sessions.begin() as session:
-                keys = await verifying_keys(session)
+                # The KMS keys as read before: keys are only ever added (a rotation keeps
+                # the previous ones), so those still verify what they verified; they are
+                # read again when a record is not signed by one of them (a new key).
+                keys, fresh = self._keys, False
+                tops: dict[str, tuple[int, str]] = {}  # each service's last seq and hash
                 stored = 0
                 for record in records:
-                    stored += await self._append_one(session, record, keys.get(record.service))
+                    if keys is None or not record.authentic(keys.get(record.service, ())):
+                        if not fresh:
+                            keys, fresh = await verifying_keys(session), True
+                            self._keys = keys
+                        assert keys is not None
+                        _check_signed(record, keys.get(record.service))
+                    if record.service not in tops:
+                        last = await _last(session, record.service)
+                        tops[record.service] = (
+                            (0, GENESIS) if last is None else (last.seq, last.hash)
+                        )
+                    top = tops[record.service]
+                    stored += await self._append_one(session, record, top)
+                    tops[record.service] = max(top, (record.seq, record.hash))
                 return stored
         except IntegrityError:
             raise UnprocessableEntityError(
                 "another append took the same seq meanwhile: read the last record and retry"
             ) from None
 
-    async def _append_one(
-        self, session: AsyncSession, record: Record, keys: Sequence[Ed25519PublicKey] | None
-    ) -> int:
+    async def _append_one(self, session: AsyncSession, record: Record, top: tuple[int, str]) -> int:
+        """Store ``record`` (its signature checked) after ``top`` (its service's last
+        stored seq and hash)."""
         name = f"{record.service} seq {record.seq}"
-        if not keys:
-            raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
-        if not record.hash_matches():
-            raise UnprocessableEntityError(f"{name}: the hash does not match the content")
-        if not record.authentic(keys):
-            raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
         at = _moment(record, name)
-        same = await session.scalar(
-            select(ForensicRecordRow).where(
-                ForensicRecordRow.service == record.service, ForensicRecordRow.seq == record.seq
+        last_seq, last_hash = top
+        if record.seq <= last_seq:  # stored already: accepted again only if the same
+            same = await session.scalar(
+                select(ForensicRecordRow).where(
+                    ForensicRecordRow.service == record.service, ForensicRecordRow.seq == record.seq
+                )
             )
-        )
-        if same is not None:
-            if same.hash == record.hash:
+            if same is not None and same.hash == record.hash:
                 return 0
-            raise UnprocessableEntityError(f"{name} is already stored with another hash")
-        last = await _last(session, record.service)
-        expected_seq, expected_hash = (1, GENESIS) if last is None else (last.seq + 1, last.hash)
-        if record.seq != expected_seq:
+            if same is not None:
+                raise UnprocessableEntityError(f"{name} is already stored with another hash")
+        if record.seq != last_seq + 1:
             raise UnprocessableEntityError(
-                f"{name}: the next seq of {record.service} is {expected_seq}"
+                f"{name}: the next seq of {record.service} is {last_seq + 1}"
             )
-        if record.prev_hash != expected_hash:
+        if record.prev_hash != last_hash:
             raise UnprocessableEntityError(
-                f"{name}: prev_hash is not the hash of seq {expected_seq - 1}"
-                if last is not None
+                f"{name}: prev_hash is not the hash of seq {last_seq}"
+                if last_seq
                 else f"{name}: seq 1's prev_hash is the genesis (64 zeros)"
             )
-        session.add(_row(record, at, self._clock()))
-        await session.flush()
+        session.add(_row(record, at, self._clock()))  # flushed with the append's commit
         return 1
 
     async def last(self, service: str) -> Record | None:
@@ -197,6 +208,17 @@ async def _last(session: AsyncSession, service: str) -> ForensicRecordRow | None
             ForensicRecordRow.service == service, ForensicRecordRow.seq == top
         )
     )
+
+
+def _check_signed(record: Record, keys: Sequence[Ed25519PublicKey] | None) -> None:
+    """Raise what is wrong unless ``record`` is signed by one of ``keys``."""
+    name = f"{record.service} seq {record.seq}"
+    if not keys:
+        raise UnprocessableEntityError(f"{name}: no key is registered for {record.service!r}")
+    if not record.hash_matches():
+        raise UnprocessableEntityError(f"{name}: the hash does not match the content")
+    if not record.authentic(keys):
+        raise UnprocessableEntityError(f"{name}: the signature is not {record.service}'s")
 
 
 def _moment(record: Record, name: str) -> datetime:

@@ -165,6 +165,9 @@ async def test_a_250_row_file_is_paid_across_both_dfsps_and_reconciles(tmp_path:
             if r["line"] % 2 == 1 and r["line"] <= 243
         )
         assert await clearing_balance(dfsp2) == Money("USD", -remote)
+        across = next(r for r in paid if r["line"] % 2 == 1 and r["line"] <= 243)
+        held = await dfsp1.ledger.transfer(across["transferId"])
+        assert held.memo is not None and held.memo["bulk"] is True  # no notice per row
         scheme = usd("0.50").minor * 121
         assert await clearing_balance(dfsp1) == Money("USD", remote + scheme)
         for dfsp in (dfsp1, dfsp2):

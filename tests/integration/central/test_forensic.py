@@ -238,3 +238,21 @@ async def test_forensic_verify_on_the_command_line_names_a_row_changed_by_sql(
     path = forensic("transfer", "t-3")
     assert path.returncode == 0 and "dfsp1#4  transfer.prepared" in path.stdout, path.stderr
     assert Problem.CHANGED == "changed"
+
+
+@asyncio_test
+async def test_a_record_signed_with_a_key_rotated_after_earlier_appends_is_accepted(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        dfsp1 = await central.register("dfsp1")
+        writer, http = await dfsp_writer(central, dfsp1)
+        first = await writer.write("transfer.prepared", "t-1")  # the log has read the keys
+        rotated = Ed25519PrivateKey.generate()
+        await KmsClient(http).register("dfsp1", public_key_base64(rotated))
+        at = datetime.now(UTC)
+        after = build_record(
+            rotated, service="dfsp1", seq=first.seq + 1, at=at, event="x", prev_hash=first.hash
+        )
+        await ForensicClient(http).append([after])
+        assert await ForensicClient(http).last("dfsp1") == after

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiohttp
 import pytest
 
 from central.client import CentralError, CentralHttp, ParticipantsClient
+from central.participants import VERIFIED_FOR, Participants, Status
 from tests.integration.central.support import running_central
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
@@ -76,3 +79,41 @@ async def test_a_dfsp_is_paused_and_unpaused(database: Database) -> None:
             await operator.pause("dfsp9")
         assert (unknown.value.status, unknown.value.id) == (404, "NotFoundError")
         assert isinstance(central.session, aiohttp.ClientSession)
+
+
+@asyncio_test
+async def test_a_pause_refuses_the_next_request_though_its_credentials_were_just_checked(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        dfsp1 = await central.register("dfsp1")
+        itself = ParticipantsClient(central.as_dfsp(dfsp1))
+        assert (await itself.get("dfsp1")).status == "active"  # its credentials remembered
+        await ParticipantsClient(central.as_operator()).pause("dfsp1")
+        assert (await itself.get("dfsp1")).status == "paused"
+        assert central.service.context is not None
+        participant = await central.service.context.participants.authenticate(
+            dfsp1.key, dfsp1.secret
+        )
+        assert participant is not None and not participant.active
+
+
+@asyncio_test
+async def test_a_change_made_by_another_central_process_is_seen_within_the_remembered_time(
+    database: Database,
+) -> None:
+    now = [datetime(2026, 1, 5, 9, 0, tzinfo=UTC)]
+    async with running_central(database) as central:
+        dfsp1 = await central.register("dfsp1")
+        assert central.service.context is not None
+        sessions = central.service.context.sessions
+        this = Participants(sessions, lambda: now[0])
+        other = Participants(sessions, lambda: now[0])  # another process, same database
+        assert (await this.authenticate(dfsp1.key, dfsp1.secret)) is not None
+        await other.set_status("dfsp1", Status.PAUSED)
+        remembered = await this.authenticate(dfsp1.key, dfsp1.secret)
+        assert remembered is not None and remembered.active  # within VERIFIED_FOR
+        now[0] += VERIFIED_FOR
+        again = await this.authenticate(dfsp1.key, dfsp1.secret)
+        assert again is not None and not again.active
+        assert await this.authenticate(dfsp1.key, "wrong") is None

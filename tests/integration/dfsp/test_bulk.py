@@ -15,6 +15,7 @@ import pytest
 
 from dfsp.bulk import Bulk, BulkSettings, report_text
 from dfsp.bulk_runner import BulkRunner
+from dfsp.clearing_ledger import PAYER
 from dfsp.customer_store import LocalUserNumbers
 from dfsp.customers import Customers
 from dfsp.domain.bulk import (
@@ -35,6 +36,7 @@ from dfsp.domain.pins import PinPolicy, WrongPin
 from dfsp.domain.tiers import demo_tier_table
 from dfsp.domain.transfers import AccountKind as LedgerKind
 from dfsp.domain.transfers import Posting
+from dfsp.interledger import ClearingNotices
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
 from dfsp.payments import Payments
@@ -471,3 +473,24 @@ async def test_an_invited_payee_who_never_registers_fails_at_the_end(database: D
         batch = await net.bulk.batch_view(batch_id)
         assert batch.rows[0].state is RowState.FAILED and batch.state is BatchState.DONE
         assert (batch.rows[0].reason or "").startswith("no_account")
+
+
+@asyncio_test
+async def test_the_payer_of_a_bulk_row_cleared_through_the_centre_is_not_told_per_row(
+    database: Database,
+) -> None:
+    async with open_net(database) as net:
+        told = ClearingNotices(net.ledger, net.outbox)
+        for tid, bulk in (("row-paid-across", True), ("p2p-paid-across", False)):
+            memo = {"sender": net.maker.id, "receiver_name": "Far Away", "clearing": PAYER}
+            await net.ledger.prepare(
+                tid,
+                [Posting(net.ledger_account, "fees", 500)],
+                kind="p2p",
+                expires_at=START + timedelta(minutes=1),
+                memo=memo | ({"bulk": True} if bulk else {}),
+            )
+            await net.ledger.execute(tid)
+            await told(tid, "executed")
+        keys = [n.key for n in net.outbox.notices if n.customer_id == net.maker.id]
+        assert keys == ["transfer:p2p-paid-across:sender"]  # the batch's report tells the maker

@@ -4,6 +4,7 @@ continues its chain after a restart, logs its restarts, and says when its sink i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import Sequence
@@ -216,6 +217,8 @@ class MemorySink:
         self.records: list[Record] = []
         self.down = False
         self.lose_answers = False
+        self.appends: list[int] = []  # the number of records of each append
+        self.gate: asyncio.Event | None = None  # set: appends go on
 
     async def last(self, service: str) -> Record | None:
         if self.down:
@@ -224,8 +227,11 @@ class MemorySink:
         return mine[-1] if mine else None
 
     async def append(self, records: Sequence[Record]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             raise ConnectionError("sink down")
+        self.appends.append(len(records))
         for record in records:
             last = await self.last(record.service)
             assert record.seq == (last.seq + 1 if last else 1)
@@ -299,4 +305,68 @@ async def test_a_record_stored_whose_answer_was_lost_is_not_written_twice() -> N
     await log.write("transfer.executed", "t-1")
 
     assert [r.seq for r in sink.records] == [1, 2, 3]
+    assert verify(sink.records, PUBLIC).ok
+
+
+@asyncio_test
+async def test_writes_made_while_one_is_at_the_sink_go_together_in_the_next_append() -> None:
+    sink, sleeps = MemorySink(), []
+    log = writer(sink, sleeps)
+    await log.start()
+    sink.gate = asyncio.Event()
+    writes = [
+        asyncio.ensure_future(log.write("transfer.held", f"t-{n}", {"n": n})) for n in range(5)
+    ]
+    await asyncio.sleep(0)  # the first write is at the sink, the others wait
+    sink.gate.set()
+    records = await asyncio.gather(*writes)
+
+    assert sink.appends == [1, 1, 4]  # service.started, t-0, then the four that waited
+    assert [(r.seq, r.subject, r.data) for r in records] == [
+        (n + 2, f"t-{n}", {"n": n}) for n in range(5)
+    ]
+    assert sink.records[1:] == records and verify(sink.records, PUBLIC).ok
+
+
+@asyncio_test
+async def test_each_write_of_a_refused_group_is_refused_and_counted() -> None:
+    sink, sleeps = MemorySink(), []
+    log = writer(sink, sleeps)
+    await log.start()
+    sink.gate = asyncio.Event()
+    first = asyncio.ensure_future(log.write("transfer.held", "t-0"))
+    await asyncio.sleep(0)
+    group = [asyncio.ensure_future(log.write("transfer.held", f"t-{n}")) for n in (1, 2)]
+    await asyncio.sleep(0)
+    sink.down = True
+    sink.gate.set()
+    outcomes = await asyncio.gather(first, *group, return_exceptions=True)
+    assert all(isinstance(o, ForensicUnavailable) for o in outcomes) and not log.available
+    sink.down = False
+    await log.write("transfer.held", "t-3")
+
+    assert [r.event for r in sink.records] == [
+        "service.started",
+        "forensic.resumed",
+        "transfer.held",
+    ]
+    assert sink.records[1].data["refusedWrites"] == 3
+    assert verify(sink.records, PUBLIC).ok
+
+
+@asyncio_test
+async def test_a_group_stored_whose_answer_was_lost_is_not_written_twice() -> None:
+    sink, sleeps = MemorySink(), []
+    log = writer(sink, sleeps)
+    await log.start()
+    sink.gate, sink.lose_answers = asyncio.Event(), True
+    writes = [asyncio.ensure_future(log.write("transfer.held", f"t-{n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    sink.gate.set()
+    records = await asyncio.gather(*writes)
+    sink.lose_answers = False
+    await log.write("transfer.committed", "t-0")
+
+    assert [r.seq for r in records] == [2, 3, 4]
+    assert [r.seq for r in sink.records] == [1, 2, 3, 4, 5]
     assert verify(sink.records, PUBLIC).ok

@@ -1,0 +1,85 @@
+"""What the DFSP's ledger and customers write to the forensic log (``dfsp.forensic_events``),
+on SQLite always and on PostgreSQL where USSDLOOP_TEST_PG is set, with the log kept in
+memory: an automatic tier upgrade is recorded once, and a transfer made inside
+``recording_after`` is logged on leaving it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from dfsp.domain.transfers import Posting
+from dfsp.forensic import DfspForensic
+from dfsp.forensic_events import ForensicCustomers, ForensicLedger
+from tests.integration.conftest import Database
+from tests.integration.dfsp.test_payments import FEES, FLOAT, open_network
+from tests.integration.dfsp.test_tiers import TIERS, top_up
+from tests.support import asyncio_test
+from ussdloop.forensic import ForensicWriter, Record
+
+
+class RecordedLog:
+    """A forensic sink that stores whatever chains on (as the central log would)."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    async def last(self, service: str) -> Record | None:
+        return self.records[-1] if self.records else None
+
+    async def append(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+
+
+@asyncio_test
+async def test_an_automatic_upgrade_is_written_to_the_forensic_log_once(
+    database: Database,
+) -> None:
+    async with open_network(database, TIERS) as net:
+        sink = RecordedLog()
+        writer = ForensicWriter("dfsp1", Ed25519PrivateKey.generate(), sink)
+        await writer.start()
+        logged = ForensicCustomers.__new__(ForensicCustomers)  # the same customers, logged
+        logged.__dict__.update(vars(net.dfsp.customers), _forensic=DfspForensic("dfsp1", writer))
+        await top_up(net, net.alice, "600", "cash-in")
+        tiers = await asyncio.gather(*(logged.upgrade_tier(net.alice.id) for _ in range(4)))
+        assert {tier.name for tier in tiers} == {"saver"}
+        assert await logged.upgrade_tier(net.alice.id) == tiers[0]  # no change: no record
+        changes = [r for r in sink.records if r.event == "tier.changed"]
+        assert [(r.subject, r.data) for r in changes] == [
+            (str(net.alice.user_number), {"from": "basic", "to": "saver", "by": "automatic"})
+        ]
+
+
+@asyncio_test
+async def test_a_transfer_made_inside_recording_after_is_logged_on_leaving_it(
+    database: Database,
+) -> None:
+    async with open_network(database, TIERS) as net:
+        sink = RecordedLog()
+        writer = ForensicWriter("dfsp1", Ed25519PrivateKey.generate(), sink)
+        await writer.start()
+        logged = ForensicLedger.__new__(ForensicLedger)  # the same ledger, logged
+        logged.__dict__.update(
+            vars(net.dfsp.ledger),
+            _forensic=DfspForensic("dfsp1", writer),
+            _fee_account=FEES,
+            _customers=None,
+            _user_numbers={},
+        )
+        account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
+        with pytest.raises(RuntimeError):
+            async with logged.recording_after():
+                await logged.transfer_now("t-1", [Posting(FLOAT, account, 100)], kind="cash_in")
+                await logged.transfer_now("t-2", [Posting(FLOAT, account, 200)], kind="cash_in")
+                assert [r.event for r in sink.records] == ["service.started"]  # not yet
+                raise RuntimeError("after the money moved")
+        await logged.transfer_now("t-3", [Posting(FLOAT, account, 300)], kind="cash_in")
+        assert [(r.event, r.subject) for r in sink.records[1:]] == [
+            ("transfer.executed", "t-1"),
+            ("transfer.executed", "t-2"),
+            ("transfer.executed", "t-3"),
+        ]
