@@ -14,7 +14,7 @@ customers' refusals; the bulk ones are answered here).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from dfsp.domain.bulk import (
 )
 from dfsp.domain.pins import MAX_PIN_LENGTH, Pin
 from ussdloop.http import BadRequest, read_json_object, string_field
+from ussdloop.times import parse_instant
 
 MAX_UPLOAD_BYTES: Final = MAX_CSV_BYTES + MAX_CSV_BYTES // 4 + 4096  # JSON escaping, fields
 MAX_SMALL_BODY: Final = 4096
@@ -152,10 +153,9 @@ def _pin(body: dict[str, Any]) -> Pin:
 
 def _instant(text: str) -> datetime:
     try:
-        at = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise BadRequest("'endAt' must be an ISO 8601 date and time") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def batch_json(batch: BatchView) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from ussdloop.config import ConfigError, NetworkConfig, load_network
 from ussdloop.logs import LEVELS, start_logging
+from ussdloop.times import parse_instant
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,10 +225,9 @@ def _forensic_customer(args: argparse.Namespace, network: NetworkConfig) -> int:
 
 def _iso_time(text: str) -> datetime:
     try:
-        at = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _forensic_run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -29,6 +29,7 @@ from central.fraud.service import check_user_number
 from central.kms.service import OPERATOR, check_service_name, owner_of
 from ussdloop.forensic import MalformedRecord, Record, utc_iso
 from ussdloop.http import read_json_object
+from ussdloop.times import parse_instant
 
 MAX_BODY: Final = 64 * 1024  # the central app's request limit
 DEFAULT_WINDOW: Final = timedelta(days=30)  # of a customer's report
@@ -121,12 +122,9 @@ def _time_param(request: web.Request, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        at = datetime.fromisoformat(raw) if len(raw) <= 40 else None
+        return parse_instant(raw)
     except ValueError:
-        at = None
-    if at is None:
-        raise ValidationError(f"{name!r} is an ISO 8601 time, e.g. 2026-11-25T09:00:00Z")
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        raise ValidationError(f"{name!r} is an ISO 8601 time, e.g. 2026-11-25T09:00:00Z") from None
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:

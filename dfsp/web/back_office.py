@@ -55,6 +55,7 @@ from dfsp.forensic import ForensicLogUnavailable
 from dfsp.rule_book import RuleChangeRefused
 from dfsp.web import pages
 from dfsp.web.sessions import SessionStore, WebSession
+from ussdloop.times import parse_instant
 
 COOKIE: Final = "ussdloop_admin"
 # The request's session, found once per request.
@@ -400,10 +401,9 @@ def _end_at(text: str) -> datetime | None:
     if not text:
         return None
     try:
-        at = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise Refused(400, "the end of retries must be a date and time") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 async def _read_upload(request: web.Request) -> dict[str, bytes]:
