@@ -148,21 +148,15 @@ class Auditing:
     # --- the role ------------------------------------------------------------------
 
     async def is_auditor(self, customer: Customer) -> bool:
-        if str(customer.user_number) in self._configured:
-            return True
-        async with self._sessions() as session:
-            return AUDITOR in await bulk_store.roles_of(session, customer.id)
+        number = str(customer.user_number)
+        return await bulk_store.has_role(
+            self._sessions, customer.id, number, AUDITOR, self._configured
+        )
 
     async def grant_auditor(self, customer_id: str) -> None:
         """Give a customer the auditor role; again is a no-op."""
         await self._customers.customer(customer_id)
-        async with self._sessions.begin() as session:
-            if AUDITOR not in await bulk_store.roles_of(session, customer_id):
-                session.add(
-                    bulk_store.BulkRoleRow(
-                        customer_id=customer_id, role=AUDITOR, granted_at=self._clock()
-                    )
-                )
+        await bulk_store.grant_role(self._sessions, customer_id, AUDITOR, self._clock())
 
     # --- reading ---------------------------------------------------------------------
 

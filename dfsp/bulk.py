@@ -202,18 +202,12 @@ class Bulk:
         if role not in ROLES:
             raise ValueError(f"role must be one of {sorted(ROLES)}")
         await self._customers.customer(customer_id)
-        async with self._sessions.begin() as session:
-            if role not in await db.roles_of(session, customer_id):
-                session.add(
-                    db.BulkRoleRow(customer_id=customer_id, role=role, granted_at=self._clock())
-                )
+        await db.grant_role(self._sessions, customer_id, role, self._clock())
 
     async def has_role(self, customer: Customer, role: str) -> bool:
         configured = self.settings.makers if role == MAKER else self.settings.checkers
-        if str(customer.user_number) in configured:
-            return True
-        async with self._sessions() as session:
-            return role in await db.roles_of(session, customer.id)
+        number = str(customer.user_number)
+        return await db.has_role(self._sessions, customer.id, number, role, configured)
 
     # --- maker and checker ---------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Bulk payments' tables (SQLAlchemy models and queries; made by migration 0009, on the
 shared ``dfsp.store.Base``).
 
-- ``bulk_roles``: the bulk roles (``maker``, ``checker``) the DFSP gave its customers.
+- ``bulk_roles``: the back-office roles (``maker``, ``checker``, ``auditor``) the DFSP
+  gave its customers (``has_role`` also takes the ones its configuration names).
 - ``bulk_batches``: one uploaded file, its maker, source account, end of retries,
   checker and state (``dfsp.domain.bulk.BatchState``).
 - ``bulk_rows``: one line of the file each, keyed (batch, line); ``state`` is a
@@ -12,11 +13,11 @@ shared ``dfsp.store.Base``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dfsp.domain.bulk import OPEN_ROW_STATES, BatchState, RowState
@@ -78,6 +79,30 @@ class PaymentRow(Base):
 async def roles_of(session: AsyncSession, customer_id: str) -> set[str]:
     query = select(BulkRoleRow.role).where(BulkRoleRow.customer_id == customer_id)
     return set((await session.scalars(query)).all())
+
+
+async def has_role(
+    sessions: async_sessionmaker[AsyncSession],
+    customer_id: str,
+    user_number: str,
+    role: str,
+    configured: Collection[str],
+) -> bool:
+    """A back-office role given by configuration (``configured`` user numbers) or by a
+    row of ``bulk_roles``."""
+    if user_number in configured:
+        return True
+    async with sessions() as session:
+        return role in await roles_of(session, customer_id)
+
+
+async def grant_role(
+    sessions: async_sessionmaker[AsyncSession], customer_id: str, role: str, at: datetime
+) -> None:
+    """Give the role by a row of ``bulk_roles``; again is a no-op."""
+    async with sessions.begin() as session:
+        if role not in await roles_of(session, customer_id):
+            session.add(BulkRoleRow(customer_id=customer_id, role=role, granted_at=at))
 
 
 async def batch(session: AsyncSession, batch_id: str, *, lock: bool = False) -> BatchRow | None:

@@ -11,7 +11,7 @@ SHA-256, by, reason). Then ``on_change`` hands the new tables to the payments, c
 and customers (``use_fees`` / ``use_tiers``).
 
 At start ``load`` puts the latest stored table of each kind in force over the
-configuration's. Several processes of one DFSP (one PostgreSQL): each calls ``refresh``
+configuration's. Several processes of one DFSP (one PostgreSQL): each calls ``load``
 now and then (``dfsp.service`` does, with its hold sweep), so a change reaches them all
 within seconds.
 """
@@ -121,7 +121,8 @@ class RuleBook:
         return tomli_w.dumps({TIERS: self._documents[TIERS]})
 
     async def load(self) -> None:
-        """Put the latest stored tables in force (at start, and from ``refresh``)."""
+        """Put the latest stored tables in force: at start, and now and then to take a
+        change another process of this DFSP stored."""
         async with self._sessions() as session:
             rows = await _latest(session, self._seen)
         changed = False
@@ -133,10 +134,6 @@ class RuleBook:
             self._seen, changed = max(self._seen, row.seq), True
         if changed:
             self.on_change(self.fees, self.tiers)
-
-    async def refresh(self) -> None:
-        """Take a change another process of this DFSP stored."""
-        await self.load()
 
     async def change_fees(self, actor: str, text: str, reason: str) -> FeeTable:
         document = _parsed(text)

@@ -405,7 +405,7 @@ class DfspService:
                 log.exception("event=invoice_retry_failed dfsp=%s", self.name)
             try:
                 if self.rule_book is not None:  # a change made by another process
-                    await self.rule_book.refresh()
+                    await self.rule_book.load()
             except Exception:
                 log.exception("event=rules_refresh_failed dfsp=%s", self.name)
             await asyncio.sleep(self.expire_every)

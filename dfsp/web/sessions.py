@@ -148,10 +148,6 @@ class SessionStore:
         async with self._db.begin() as db:
             await db.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == _hash(token)))
 
-    async def count(self) -> int:
-        async with self._db() as db:
-            return int(await db.scalar(select(func.count()).select_from(WebSessionRow)) or 0)
-
     async def _anonymous(self, token: str) -> WebSession:
         digest = hmac.new(await self._key(), b"login:" + token.encode(), hashlib.sha256)
         return WebSession(

@@ -113,7 +113,7 @@ async def test_new_limits_and_fees_apply_to_the_next_payment_and_are_kept(
         assert quote.fee == usd("2")
 
         assert other.tiers.tier("basic").limits.max_transfer is None  # not refreshed yet
-        await other.refresh()
+        await other.load()
         assert other.tiers.tier("basic").limits.max_transfer == usd("3")
         assert other.fees.quote(quote.quote.kind, usd("1"), quote.quote.route).local_fee == usd("2")
         assert 'flat = "2"' in other.fees_toml() and 'name = "business"' in other.tiers_toml()
