@@ -19,7 +19,6 @@ remote invoice paid).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,8 +55,6 @@ from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
 PAYMENT_WINDOW: Final = timedelta(seconds=10)  # a payment request's central expiry
-RECEIVER_KEPT_FOR: Final = timedelta(seconds=2)  # a remote receiver found is used this long
-RECEIVERS_KEPT: Final = 1024  # remote receivers remembered at most (least recently used go)
 NET_DEBIT_CAP_EXCEEDED: Final = "NetDebitCapExceededError"  # the centre's error id
 Clock = Callable[[], datetime]
 
@@ -107,8 +104,6 @@ class Interledger:
         self._peers = peers
         self._clock = clock
         self._window = payment_window
-        # user number -> (the receiver found, until when it is used without a look-up)
-        self._receivers: OrderedDict[str, tuple[RemoteReceiver, datetime]] = OrderedDict()
         self.clearing_notices: ClearingNotices | None = None  # the connector's on_final
 
     def use_fees(self, fees: FeeTable) -> None:
@@ -201,29 +196,7 @@ class Interledger:
 
     # --- payer side ------------------------------------------------------------------
 
-    async def remote_receiver(self, user_number: str, *, recent: bool = False) -> RemoteReceiver:
-        """Who has ``user_number`` at another DFSP (the directory, then that DFSP).
-
-        With ``recent`` (the rows of a bulk batch, which pay the same payees over and
-        over) a receiver found in the last ``RECEIVER_KEPT_FOR`` is used without asking
-        again. Nothing rests on it being current: the payee's DFSP checks the payee again
-        at the payment request and when the centre's prepare reaches it, and the centre
-        refuses a paused DFSP's transfers (the row is then retried, and looked up again).
-        A person at a phone sees the directory's answer of now; an unknown receiver is
-        never kept."""
-        now = self._clock()
-        kept = self._receivers.get(user_number)
-        if recent and kept is not None and now < kept[1]:
-            self._receivers.move_to_end(user_number)
-            return kept[0]
-        receiver = await self._look_up_receiver(user_number)
-        self._receivers[user_number] = (receiver, now + RECEIVER_KEPT_FOR)
-        self._receivers.move_to_end(user_number)
-        while len(self._receivers) > RECEIVERS_KEPT:
-            self._receivers.popitem(last=False)
-        return receiver
-
-    async def _look_up_receiver(self, user_number: str) -> RemoteReceiver:
+    async def remote_receiver(self, user_number: str) -> RemoteReceiver:
         try:
             entry = await self._directory.lookup(user_number)
         except CentralError as error:

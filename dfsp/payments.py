@@ -304,8 +304,7 @@ class Payments:
         assert self._interledger is not None
         if source.currency != amount.currency:
             raise CurrencyMismatch(source.id, amount.currency, source.currency)
-        bulk = kind is TransactionType.BULK  # a batch's rows: a payee found just now will do
-        receiver = await self._interledger.remote_receiver(user_number, recent=bulk)
+        receiver = await self._interledger.remote_receiver(user_number)
         code = "invoice" if kind is TransactionType.INVOICE else "p2p"
         payee_fee, scheme_fee = await self._interledger.fees_for(
             receiver, str(sender.user_number), amount, code
