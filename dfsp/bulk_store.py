@@ -117,6 +117,19 @@ async def rows_of(session: AsyncSession, batch_id: str) -> Sequence[PaymentRow]:
     return (await session.scalars(query)).all()
 
 
+async def lock_rows(
+    session: AsyncSession, batch_id: str, lines: Sequence[int]
+) -> dict[int, PaymentRow]:
+    """These rows of a batch, locked in line order, by line."""
+    query = (
+        select(PaymentRow)
+        .where(PaymentRow.batch_id == batch_id, PaymentRow.line.in_(sorted(set(lines))))
+        .order_by(PaymentRow.line)
+        .with_for_update()
+    )
+    return {row.line: row for row in (await session.scalars(query)).all()}
+
+
 async def batches_in(session: AsyncSession, states: Sequence[BatchState]) -> Sequence[BatchRow]:
     query = (
         select(BatchRow)

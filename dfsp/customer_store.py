@@ -187,6 +187,28 @@ async def find_customer_by(
     return (await session.scalars(query)).one_or_none()
 
 
+async def customers_by_user_numbers(
+    session: AsyncSession, user_numbers: Collection[str]
+) -> dict[str, CustomerRow]:
+    """The customers with these user numbers, by user number."""
+    query = select(CustomerRow).where(CustomerRow.user_number.in_(sorted(set(user_numbers))))
+    return {row.user_number: row for row in (await session.scalars(query)).all()}
+
+
+async def primary_accounts(
+    session: AsyncSession, customer_ids: Collection[str]
+) -> dict[str, CustomerAccountRow]:
+    """Each customer's open primary account (one they hold), by customer id."""
+    query = (
+        select(PrimaryAccountRow.customer_id, CustomerAccountRow)
+        .join(CustomerAccountRow, CustomerAccountRow.id == PrimaryAccountRow.account_id)
+        .where(
+            PrimaryAccountRow.customer_id.in_(sorted(set(customer_ids))), ~CustomerAccountRow.closed
+        )
+    )
+    return {customer_id: row for customer_id, row in (await session.execute(query)).all()}
+
+
 async def person_registered(session: AsyncSession, key: PersonKey) -> bool:
     query = select(
         exists().where(

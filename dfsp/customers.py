@@ -29,6 +29,7 @@ a row of ``tier_changes`` (``tier_history``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -46,13 +47,14 @@ from dfsp import customer_store as store
 from dfsp import store as ledger_store
 from dfsp.domain import accounts as rules
 from dfsp.domain import holders as holder_rules
-from dfsp.domain.accounts import AccountBook, AccountClosed
+from dfsp.domain.accounts import AccountBook, AccountClosed, AccountKind
 from dfsp.domain.customers import (
     AlreadyRegistered,
     ClosedAccount,
     Customer,
     CustomerAccount,
     CustomerRole,
+    Payee,
     PersonAlreadyRegistered,
     TryAgain,
     UnknownCustomer,
@@ -62,7 +64,7 @@ from dfsp.domain.customers import (
     book_of,
     first_accounts,
 )
-from dfsp.domain.identifiers import PersonKey, UserNumber, normalise_msisdn
+from dfsp.domain.identifiers import InvalidIdentifier, PersonKey, UserNumber, normalise_msisdn
 from dfsp.domain.pins import (
     DEFAULT_MAX_FAILURES,
     Pin,
@@ -220,6 +222,31 @@ class Customers:
         async with self._reading() as session:
             row = await store.find_customer_by(session, user_number=str(number))
             return None if row is None else store.customer_value(row)
+
+    async def payees(self, user_numbers: Iterable[str]) -> dict[str, Payee]:
+        """The customers with these user numbers, by the number as given (malformed ones
+        are nobody's), each with their tier and the account paid: ``quote_send``'s
+        receivers, read at once."""
+        given: dict[str, str] = {}  # the number as stored -> as given
+        for text in user_numbers:
+            with contextlib.suppress(InvalidIdentifier):
+                given[str(UserNumber.parse(text))] = text
+        async with self._reading() as session:
+            rows = await store.customers_by_user_numbers(session, given)
+            primary = await store.primary_accounts(session, [row.id for row in rows.values()])
+        payees = {}
+        for number, row in rows.items():
+            account = primary.get(row.id)
+            if account is not None and account.kind != AccountKind.REGULAR:
+                account = None  # not an account others pay into
+            payees[given[number]] = Payee(
+                customer=store.customer_value(row),
+                tier=row.tier or self._tiers.default.name,
+                account_id=None if account is None else account.id,
+                ledger_account_id=None if account is None else account.ledger_account_id,
+                currency=None if account is None else account.currency,
+            )
+        return payees
 
     async def set_language(self, customer_id: str, language: str) -> None:
         """Remember the language of the customer's menus (one of ``LANGUAGES``)."""

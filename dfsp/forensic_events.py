@@ -25,7 +25,7 @@ subject = the user number; ``by``, ``reason``, ``score``): ``fraud.checked``,
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -40,9 +40,11 @@ from dfsp.domain.payments import SendResult
 from dfsp.domain.tiers import Tier, TierChange
 from dfsp.domain.transfers import (
     InvalidRequest,
+    LedgerError,
     Posting,
     Transfer,
     TransferExpired,
+    TransferRequest,
     TransferState,
     UnknownTransfer,
 )
@@ -135,6 +137,20 @@ class ForensicLedger(Ledger):
             event = "transfer.executed" if before is None else "transfer.committed"
             await self._record(event, transfer)
         return transfer
+
+    async def transfer_many(
+        self, requests: Sequence[TransferRequest]
+    ) -> list[Transfer | LedgerError]:
+        before = await self.states(request.id for request in requests)
+        outcomes = await super().transfer_many(requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            was = before.get(request.id)
+            if isinstance(outcome, Transfer) and was is not TransferState.EXECUTED:
+                event = "transfer.executed" if was is None else "transfer.committed"
+                await self._record(event, outcome)
+            elif isinstance(outcome, TransferExpired) and was is TransferState.PREPARED:
+                await self._record("transfer.released", await self.transfer(request.id))
+        return outcomes
 
     async def reject(self, transfer_id: str, reason: str) -> Transfer:
         before = await self._state_of(transfer_id)

@@ -17,7 +17,7 @@ under concurrent writers:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from dfsp.domain.transfers import (
     Entry,
     InvalidRequest,
     LedgerAccount,
+    LedgerError,
     Posting,
     Transfer,
     TransferConflict,
@@ -125,7 +126,7 @@ class Ledger:
                         raise AccountConflict(account_id)
                 return store.account_value(row)
 
-        return await _once_more_after_duplicate(attempt)
+        return await _again_after_duplicate(attempt)
 
     async def set_balance_limit(self, account_id: str, limit: Money | None) -> LedgerAccount:
         """The most the account may hold (its balance plus prepared credits); ``None``
@@ -145,6 +146,12 @@ class Ledger:
         query = select(store.AccountRow).order_by(store.AccountRow.created_at, store.AccountRow.id)
         async with self.reading() as session:
             return [store.account_value(row) for row in await session.scalars(query)]
+
+    async def accounts_among(self, account_ids: Iterable[str]) -> dict[str, LedgerAccount]:
+        """The accounts among ``account_ids`` that exist, by id (one read for many)."""
+        query = select(store.AccountRow).where(store.AccountRow.id.in_(sorted(set(account_ids))))
+        async with self.reading() as session:
+            return {row.id: store.account_value(row) for row in await session.scalars(query)}
 
     async def balance(self, account_id: str) -> tuple[Money, Money]:
         """``(balance, available)``: available is the balance less the held funds."""
@@ -178,6 +185,14 @@ class Ledger:
                 raise UnknownTransfer(transfer_id)
             return store.transfer_value(row)
 
+    async def states(self, transfer_ids: Iterable[str]) -> dict[str, TransferState]:
+        """The state of each of these transfers that exists, by id (one read for many)."""
+        query = select(TransferRow.id, TransferRow.state).where(
+            TransferRow.id.in_(sorted(set(transfer_ids)))
+        )
+        async with self.reading() as session:
+            return {tid: TransferState(state) for tid, state in await session.execute(query)}
+
     async def prepare(
         self,
         transfer_id: str,
@@ -203,10 +218,10 @@ class Ledger:
                     if row is None:
                         now = self._now()
                         check_expiry(expires_at, now)
-                        row = await _hold(session, request, accounts, expires_at, now)
+                        row = _hold(session, request, accounts, expires_at, now)
                 return store.transfer_value(row)
 
-        return await _once_more_after_duplicate(attempt)
+        return await _again_after_duplicate(attempt)
 
     async def execute(self, transfer_id: str) -> Transfer:
         """Apply a prepared transfer: balances move, holds are released, entries are
@@ -239,14 +254,73 @@ class Ledger:
                 if row is None:
                     if await _existing(session, request) is not None:
                         raise _TwinCommitted  # start again, locking the twin first
-                    row = await _hold(session, request, accounts, None, self._now())
+                    row = _hold(session, request, accounts, None, self._now())
                 executed = await self._execute_locked(session, row, accounts)
                 return store.transfer_value(row), executed
 
-        transfer, executed = await _once_more_after_duplicate(attempt)
+        transfer, executed = await _again_after_duplicate(attempt)
         if not executed:
             raise TransferExpired(transfer_id)
         return transfer
+
+    async def transfer_many(
+        self, requests: Sequence[TransferRequest]
+    ) -> list[Transfer | LedgerError]:
+        """``transfer_now`` of many transfers in one database transaction (a bulk batch's
+        payments inside this DFSP), each idempotent on its id as ``transfer_now`` is.
+        One refused (its funds, a conflicting twin, expired) has its error in its place
+        and moves nothing; the others go on. Transfers, then accounts, are locked once."""
+        ids = [request.id for request in requests]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("a transfer id appears twice among the requests")
+
+        async def attempt() -> list[Transfer | LedgerError]:
+            async with self._sessions.begin() as session:
+                found = await store.find_transfers(session, ids, lock=True)
+                accounts = await store.lock_accounts(
+                    session, [a for request in requests for a in accounts_of(request.postings)]
+                )
+                if await store.find_transfers(session, [i for i in ids if i not in found]):
+                    raise _TwinCommitted  # start again, locking the twins first
+                now = self._now()
+                entries: list[dict[str, Any]] = []
+                outcomes = [
+                    self._transfer_locked(
+                        session, request, found.get(request.id), accounts, now, entries
+                    )
+                    for request in requests
+                ]
+                if entries:  # one statement for every entry (after the flush of the rest)
+                    await session.execute(insert(EntryRow), entries)
+                return [
+                    store.transfer_value(o) if isinstance(o, TransferRow) else o for o in outcomes
+                ]
+
+        # Each attempt that meets a new twin finds one more id stored the next time.
+        return await _again_after_duplicate(attempt, retries=len(ids))
+
+    @staticmethod
+    def _transfer_locked(
+        session: AsyncSession,
+        request: TransferRequest,
+        row: TransferRow | None,
+        accounts: dict[str, AccountRow],
+        now: datetime,
+        entries: list[dict[str, Any]],
+    ) -> TransferRow | LedgerError:
+        """One of ``transfer_many``'s transfers, its accounts locked: held and executed
+        (its entries added to ``entries``), or an existing twin executed (or, past its
+        expiry, expired); its row, or why it was refused (nothing moved then)."""
+        try:
+            if row is not None and not request.same_as(row.kind, store.postings_of(row)):
+                raise TransferConflict(request.id)
+            if row is None:
+                row = _hold(session, request, accounts, None, now)
+            if not _apply_execution(row, accounts, now, entries):
+                raise TransferExpired(request.id)
+        except LedgerError as error:
+            return error
+        return row
 
     async def reject(self, transfer_id: str, reason: str) -> Transfer:
         """Release the held funds, recording why; a second reject returns the transfer,
@@ -288,38 +362,15 @@ class Ledger:
         accounts: dict[str, AccountRow] | None = None,
     ) -> bool:
         """Execute (or, past its expiry, expire) a locked transfer; False if expired."""
-        now = self._now()
-        state = TransferState(row.state)
-        expiring = state is TransferState.PREPARED and is_expired(row.expires_at, now)
-        target = TransferState.EXPIRED if expiring else TransferState.EXECUTED
-        if not decide(row.id, state, target):
-            return True
+        if TransferState(row.state) is not TransferState.PREPARED:
+            return _apply_execution(row, {}, self._now(), [])  # decided already: as it is
         if accounts is None:
             accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
-        if expiring:
-            _release(row, accounts)
-            _decided(row, TransferState.EXPIRED, now, "expired")
-            return False
-        _release(row, accounts)
-        entries = []
-        for account_id, amount in entry_amounts(store.postings_of(row)):
-            account = accounts[account_id]
-            account.balance_minor += amount
-            entries.append(
-                {
-                    "transfer_id": row.id,
-                    "account_id": account_id,
-                    "amount_minor": amount,
-                    "balance_after_minor": account.balance_minor,
-                    "kind": row.kind,
-                    "created_at": now,
-                }
-            )
-        assert_sound(accounts.values())
-        _decided(row, TransferState.EXECUTED, now, None)
-        # One statement for all the entries (it flushes the balances and the state first).
-        await session.execute(insert(EntryRow), entries)
-        return True
+        entries: list[dict[str, Any]] = []
+        executed = _apply_execution(row, accounts, self._now(), entries)
+        if entries:  # one statement for all the entries (after the flush of the rest)
+            await session.execute(insert(EntryRow), entries)
+        return executed
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -352,7 +403,40 @@ async def _existing(
     return row
 
 
-async def _hold(
+def _apply_execution(
+    row: TransferRow, accounts: dict[str, AccountRow], now: datetime, entries: list[dict[str, Any]]
+) -> bool:
+    """Execute (or, past its expiry, expire) a transfer whose accounts are locked, its
+    entries added to ``entries`` for the caller to insert; False if expired. A transfer
+    decided already is left as it is."""
+    state = TransferState(row.state)
+    expiring = state is TransferState.PREPARED and is_expired(row.expires_at, now)
+    target = TransferState.EXPIRED if expiring else TransferState.EXECUTED
+    if not decide(row.id, state, target):
+        return True
+    _release(row, accounts)
+    if expiring:
+        _decided(row, TransferState.EXPIRED, now, "expired")
+        return False
+    for account_id, amount in entry_amounts(store.postings_of(row)):
+        account = accounts[account_id]
+        account.balance_minor += amount
+        entries.append(
+            {
+                "transfer_id": row.id,
+                "account_id": account_id,
+                "amount_minor": amount,
+                "balance_after_minor": account.balance_minor,
+                "kind": row.kind,
+                "created_at": now,
+            }
+        )
+    assert_sound(accounts.values())
+    _decided(row, TransferState.EXECUTED, now, None)
+    return True
+
+
+def _hold(
     session: AsyncSession,
     request: TransferRequest,
     accounts: dict[str, AccountRow],
@@ -436,10 +520,12 @@ class _TwinCommitted(Exception):
     """A concurrent request with the same id committed while this one waited for locks."""
 
 
-async def _once_more_after_duplicate(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt``; if a concurrent twin stored the same id first, run it once more
-    (now it finds the twin and answers as a retry would)."""
-    try:
-        return await attempt()
-    except (IntegrityError, _TwinCommitted):
-        return await attempt()
+async def _again_after_duplicate(attempt: Callable[[], Awaitable[T]], *, retries: int = 1) -> T:
+    """Run ``attempt``; while a concurrent twin stored the same id first, run it again,
+    at most ``retries`` times (then it finds the twin and answers as a retry would)."""
+    for _ in range(retries):
+        try:
+            return await attempt()
+        except (IntegrityError, _TwinCommitted):
+            continue
+    return await attempt()

@@ -41,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,7 +54,7 @@ from dfsp import store
 from dfsp.clearing_ledger import CLEARING_ACCOUNT
 from dfsp.customers import Customers
 from dfsp.domain.accounts import AccountKind
-from dfsp.domain.customers import Customer, CustomerAccount
+from dfsp.domain.customers import Customer, CustomerAccount, Payee
 from dfsp.domain.fees import FeeLine, FeeSource, FeeTable, Route, TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier
 from dfsp.domain.limits import (
@@ -67,6 +68,8 @@ from dfsp.domain.notices import Notice, NoticeSink
 from dfsp.domain.payments import (
     InvalidAmount,
     LimitExceeded,
+    PaymentError,
+    PaymentOrder,
     QuoteChanged,
     ReceiverBlocked,
     RemoteReceiver,
@@ -82,8 +85,10 @@ from dfsp.domain.pins import Pin
 from dfsp.domain.transfers import (
     CurrencyMismatch,
     InvalidRequest,
+    LedgerError,
     Posting,
     Transfer,
+    TransferRequest,
     TransferState,
     UnknownTransfer,
 )
@@ -154,12 +159,7 @@ class Payments:
         (default: their primary account), or one the receiver holds (an invoice's)."""
         if amount.minor <= 0:
             raise InvalidAmount("the amount must be above zero")
-        sender = await self._customers.customer(sender_customer_id)
-        if sender.blacklisted:
-            raise SenderBlocked()
-        source = _account(await self._customers.accounts_of(sender.id), sender_account_id)
-        if source is None or not source.permissions.can_send:
-            raise SendNotAllowed(sender_account_id)
+        sender, source = await self._sender(sender_customer_id, sender_account_id)
         try:
             receiver = await self._customers.by_user_number(receiver_user_number)
         except InvalidIdentifier:
@@ -171,9 +171,23 @@ class Payments:
         if receiver.blacklisted:
             raise ReceiverBlocked(str(receiver.user_number))
         target = await self._target(receiver.id, sender.id, source, to_account_id)
-        for account in (source, target):
-            if account.currency != amount.currency:
-                raise CurrencyMismatch(account.id, amount.currency, account.currency)
+        paid = _Paid(target.id, target.ledger_account_id, target.currency)
+        return self._local_quote(sender, source, receiver, paid, amount, kind, to_account_id)
+
+    def _local_quote(
+        self,
+        sender: Customer,
+        source: CustomerAccount,
+        receiver: Customer,
+        target: _Paid,
+        amount: Money,
+        kind: TransactionType,
+        to_account_id: str | None = None,
+    ) -> SendQuote:
+        if source.currency != amount.currency:
+            raise CurrencyMismatch(source.id, amount.currency, source.currency)
+        if target.currency != amount.currency:
+            raise CurrencyMismatch(target.account_id, amount.currency, target.currency)
         route = Route.OWN_ACCOUNTS if receiver.id == sender.id else Route.SAME_DFSP
         return SendQuote(
             sender_customer_id=sender.id,
@@ -183,11 +197,23 @@ class Payments:
             receiver_user_number=str(receiver.user_number),
             receiver_customer_id=receiver.id,
             receiver_name=f"{receiver.first_name} {receiver.last_name}",
-            receiver_account_id=target.id,
+            receiver_account_id=target.account_id,
             receiver_ledger_account_id=target.ledger_account_id,
             quote=self._fees.quote(kind, amount, route),
             to_account_id=to_account_id,
         )
+
+    async def _sender(
+        self, sender_customer_id: str, sender_account_id: str
+    ) -> tuple[Customer, CustomerAccount]:
+        """The sender, not blacklisted, and their account they may send from."""
+        sender = await self._customers.customer(sender_customer_id)
+        if sender.blacklisted:
+            raise SenderBlocked()
+        source = _account(await self._customers.accounts_of(sender.id), sender_account_id)
+        if source is None or not source.permissions.can_send:
+            raise SendNotAllowed(sender_account_id)
+        return sender, source
 
     async def send(self, quote: SendQuote, pin: Pin | str, transfer_id: str) -> SendResult:
         """Pay the quote after the PIN and the limits; a retry with the same transfer id
@@ -202,6 +228,137 @@ class Payments:
         quote. The limits apply; a bulk payee is told, its payer is not (per row)."""
         await self._require_forensic()
         return await self._send_confirmed(quote, transfer_id)
+
+    async def send_bulk(
+        self, sender_customer_id: str, sender_account_id: str, orders: Sequence[PaymentOrder]
+    ) -> list[BulkOutcome]:
+        """``quote_send`` and ``send_authorised`` of many ``bulk`` payments from one account
+        to customers of this DFSP, read, checked and paid together: the receivers in one
+        read, the limits under one hold of the sender's lock, the transfers in one ledger
+        transaction (``Ledger.transfer_many``), the payees told in one post. Each order's
+        outcome is in its place: its result, its refusal (what ``send_authorised`` would
+        raise), or None for a receiver who is no customer here (``quote_send`` looks for
+        them at the other DFSPs). A refusal of them all (the sender, their account, the
+        forensic gate) is raised."""
+        await self._require_forensic()
+        sender, source = await self._sender(sender_customer_id, sender_account_id)
+        payees = await self._customers.payees(order.receiver_user_number for order in orders)
+        outcomes: list[BulkOutcome] = []
+        payments: list[_BulkPayment] = []
+        for index, order in enumerate(orders):
+            try:
+                payment = self._bulk_payment(index, sender, source, payees, order)
+            except (PaymentError, LedgerError) as error:
+                outcomes.append(error)
+                continue
+            outcomes.append(None)
+            if payment is not None:
+                payments.append(payment)
+        async with self._ledger.recording_after(), self._sender_lock(sender.id):
+            refusals = await self._bulk_limits(sender.id, payments)
+            payments = [p for p in payments if p.index not in refusals]
+            made = await self._ledger.transfer_many([p.request for p in payments])
+        for index, refusal in refusals.items():
+            outcomes[index] = refusal
+        for payment, transfer in zip(payments, made, strict=True):
+            outcomes[payment.index] = (
+                transfer if isinstance(transfer, LedgerError) else payment.result(transfer)
+            )
+        paid = [p for p, t in zip(payments, made, strict=True) if isinstance(t, Transfer)]
+        await self._tell_bulk_payees(paid)
+        return outcomes
+
+    def _bulk_payment(
+        self,
+        index: int,
+        sender: Customer,
+        source: CustomerAccount,
+        payees: Mapping[str, Payee],
+        order: PaymentOrder,
+    ) -> _BulkPayment | None:
+        """The order quoted and its transfer asked for; None for a receiver who is no
+        customer here but may be at another DFSP."""
+        payee = payees.get(order.receiver_user_number)
+        if payee is None:
+            if self._interledger is None:
+                raise UnknownReceiver(order.receiver_user_number)
+            return None
+        quote = self._bulk_quote(sender, source, payee, order.amount)
+        postings = _postings(quote, self._fee_account)
+        request = TransferRequest.checked(
+            order.transfer_id, postings, quote.quote.kind.value, _memo(quote)
+        )
+        return _BulkPayment(index, quote, payee, request)
+
+    def _bulk_quote(
+        self, sender: Customer, source: CustomerAccount, payee: Payee, amount: Money
+    ) -> SendQuote:
+        """``quote_send``'s quote of a bulk payment to a customer here."""
+        if amount.minor <= 0:
+            raise InvalidAmount("the amount must be above zero")
+        receiver = payee.customer
+        if receiver.blacklisted:
+            raise ReceiverBlocked(str(receiver.user_number))
+        if payee.account_id is None or payee.ledger_account_id is None or payee.currency is None:
+            raise UnknownReceiver(receiver.id)
+        if receiver.id == sender.id and payee.account_id == source.id:
+            raise SendNotAllowed(source.id, "choose another of your accounts")
+        target = _Paid(payee.account_id, payee.ledger_account_id, payee.currency)
+        return self._local_quote(sender, source, receiver, target, amount, TransactionType.BULK)
+
+    async def _bulk_limits(
+        self, sender_id: str, payments: Sequence[_BulkPayment]
+    ) -> dict[int, LimitExceeded]:
+        """``_check_limits`` of each bulk payment not made yet, in order (under the
+        sender's lock): the refused ones by index. A payee paid twice has the first
+        payment counted against their maximum balance when the second is checked."""
+        made = await self._ledger.states(p.request.id for p in payments)
+        checked = [p for p in payments if p.request.id not in made and not p.quote.own_accounts]
+        if not checked:
+            return {}
+        sender_tier = await self._customers.upgrade_tier(sender_id)
+        # Bulk payments are not in the usage (``PAYMENT_KINDS``): the same for each row.
+        usage = usage_from(
+            await self._past_transfers(sender_id),
+            self._clock(),
+            tz=self._tz,
+            currency=checked[0].quote.currency,
+        )
+        accounts = await self._ledger.accounts_among(p.credited for p in checked)
+        coming = {account_id: 0 for account_id in accounts}  # paid earlier in this call
+        refusals: dict[int, LimitExceeded] = {}
+        for payment in checked:
+            amount, received = payment.quote.amount, payment.quote.quote.credit
+            violation = check_transfer(sender_tier.limits, usage, amount, own_account=False)
+            if violation is None:
+                account = accounts[payment.credited]
+                after = account.balance + account.incoming + received
+                after = Money(after.currency, after.minor + coming[account.id])
+                limits = self._customers.tiers.tier(payment.payee.tier).limits
+                violation = check_balance(limits, after, received=received)
+            if violation is None:
+                coming[payment.credited] += received.minor
+            else:
+                refusals[payment.index] = LimitExceeded(violation)
+        return refusals
+
+    async def _tell_bulk_payees(self, paid: Sequence[_BulkPayment]) -> None:
+        """The payees' ``received`` notices (a bulk payer has the batch's report), each
+        with the balance just after their payment: the balance now, less what came to
+        them later in the same call."""
+        if self._notices is None or not paid:
+            return
+        accounts = await self._ledger.accounts_among(p.credited for p in paid)
+        available = {account_id: account.available for account_id, account in accounts.items()}
+        notices = []
+        for payment in reversed(paid):
+            quote, credit = payment.quote, payment.quote.quote.credit
+            balance = available[payment.credited]
+            args = {"amount": _text(credit), "sender": quote.sender_name, "balance": _text(balance)}
+            available[payment.credited] = Money(balance.currency, balance.minor - credit.minor)
+            key = f"transfer:{payment.request.id}:receiver"
+            notices.append(Notice(key, quote.receiver_customer_id, "received", args))
+        await self._notices.post(notices[::-1])
 
     async def _send_confirmed(self, quote: SendQuote, transfer_id: str) -> SendResult:
         if quote.remote is not None:
@@ -534,6 +691,35 @@ class Payments:
         async with self._sessions() as session, session.begin():
             await session.connection(execution_options=store.READ_ONLY)
             yield session
+
+
+BulkOutcome = SendResult | PaymentError | LedgerError | None
+
+
+@dataclass(frozen=True)
+class _BulkPayment:
+    """One order of ``send_bulk``, quoted, with its transfer asked for."""
+
+    index: int  # its place among the orders
+    quote: SendQuote
+    payee: Payee
+    request: TransferRequest
+
+    @property
+    def credited(self) -> str:
+        return self.quote.receiver_ledger_account_id
+
+    def result(self, transfer: Transfer) -> SendResult:
+        quote = self.quote
+        return SendResult(transfer.state, transfer.id, quote.receiver_name, quote.amount, quote.fee)
+
+
+class _Paid(NamedTuple):
+    """The account a payment inside this DFSP credits."""
+
+    account_id: str
+    ledger_account_id: str
+    currency: str
 
 
 def _account(accounts: tuple[CustomerAccount, ...], account_id: str) -> CustomerAccount | None:

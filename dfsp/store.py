@@ -183,6 +183,17 @@ async def find_transfer(
     return (await session.scalars(query)).one_or_none()
 
 
+async def find_transfers(
+    session: AsyncSession, transfer_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, TransferRow]:
+    """The transfers among ``transfer_ids`` that exist, by id (locked in id order)."""
+    query = select(TransferRow).where(TransferRow.id.in_(sorted(set(transfer_ids))))
+    if lock:
+        query = query.order_by(TransferRow.id).with_for_update()
+        query = query.execution_options(populate_existing=True)
+    return {row.id: row for row in (await session.scalars(query)).all()}
+
+
 async def lock_due_transfers(session: AsyncSession, now: datetime, limit: int) -> list[TransferRow]:
     """Prepared transfers whose time is up, locked; rows another transaction holds are
     skipped (the next sweep sees them if they are still prepared)."""

@@ -49,6 +49,18 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Payee:
+    """A customer as a payment to them finds them: their tier, and the account they are
+    paid into (their primary account; None when it is not a regular one)."""
+
+    customer: Customer
+    tier: str  # the tier's name
+    account_id: str | None
+    ledger_account_id: str | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
 class HolderInfo:
     """One line of account information: a holder, signatories and the owner marked."""
 

@@ -123,6 +123,15 @@ class SendQuote:
 
 
 @dataclass(frozen=True)
+class PaymentOrder:
+    """One payment of many from one account (``Payments.send_bulk``): a bulk row's."""
+
+    transfer_id: str
+    receiver_user_number: str
+    amount: Money
+
+
+@dataclass(frozen=True)
 class SendResult:
     status: TransferState
     transfer_id: str

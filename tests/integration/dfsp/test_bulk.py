@@ -30,12 +30,13 @@ from dfsp.domain.bulk import (
 )
 from dfsp.domain.customers import Customer, CustomerRole
 from dfsp.domain.fees import FeeSchedule, FeeSource, FeeTable, TransactionType
+from dfsp.domain.limits import Limits
 from dfsp.domain.notices import Notice
-from dfsp.domain.payments import SendQuote, SendResult
+from dfsp.domain.payments import PaymentOrder, SendQuote, SendResult
 from dfsp.domain.pins import PinPolicy, WrongPin
-from dfsp.domain.tiers import demo_tier_table
+from dfsp.domain.tiers import Tier, TierTable, demo_tier_table
 from dfsp.domain.transfers import AccountKind as LedgerKind
-from dfsp.domain.transfers import Posting
+from dfsp.domain.transfers import Posting, TransferState
 from dfsp.interledger import ClearingNotices
 from dfsp.ledger import Ledger
 from dfsp.migrate import migrate
@@ -339,6 +340,54 @@ async def test_a_restart_after_a_payment_never_pays_the_row_twice(database: Data
 
 
 @asyncio_test
+async def test_payments_sent_together_are_each_quoted_checked_and_paid_alone(
+    database: Database,
+) -> None:
+    async with open_net(database) as net:
+        capped, free = Tier("basic", Limits(max_balance=usd("110"))), Tier("business", Limits())
+        net.customers.use_tiers(TierTable((capped, free)))
+        a, b, _ = net.payees
+        await net.customers.change_tier(b.id, "business", actor="test", reason="uncapped")
+        maker = str(net.maker.user_number)
+        a_ledger = (await net.customers.accounts_of(a.id))[0].ledger_account_id
+        orders = [
+            PaymentOrder("t1", str(a.user_number), usd("6")),
+            PaymentOrder("t2", str(a.user_number), usd("5")),  # a would have 111
+            PaymentOrder("t3", "99999999", usd("1")),  # nobody's (no other DFSP here)
+            PaymentOrder("t4", str(b.user_number), usd("0")),
+            PaymentOrder("t5", str(a.user_number), usd("4")),  # a has 110: the maximum
+            PaymentOrder("t6", maker, usd("1")),  # to the account paid from
+            PaymentOrder("t7", str(b.user_number), usd("80")),
+            PaymentOrder("t8", str(b.user_number), usd("9.01")),  # 9.26 with the fee: 9.25 left
+        ]
+        for _ in range(2):  # the second time a retry: nothing more is paid
+            outcomes = await net.payments.send_bulk(net.maker.id, net.account, orders)
+            kinds = [o.status if isinstance(o, SendResult) else type(o).__name__ for o in outcomes]
+            paid = TransferState.EXECUTED
+            assert kinds == [
+                paid,
+                "LimitExceeded",
+                "UnknownReceiver",
+                "InvalidAmount",
+                paid,
+                "SendNotAllowed",
+                paid,
+                "InsufficientFunds",
+            ]
+            assert [o.fee for o in outcomes if isinstance(o, SendResult)] == [usd("0.25")] * 3
+            assert await net.balance(net.ledger_account) == usd("9.25")  # 100 - 90 - 0.75
+            assert await net.balance(a_ledger) == usd("110")
+            assert await net.balance("fees") == usd("0.75")
+        told = [(n.key, n.customer_id, n.args["balance"]) for n in net.outbox.notices[:3]]
+        assert told == [
+            ("transfer:t1:receiver", a.id, "106 USD"),
+            ("transfer:t5:receiver", a.id, "110 USD"),
+            ("transfer:t7:receiver", b.id, "180 USD"),
+        ]
+        assert await net.ledger.total_balance("USD") == usd("0")
+
+
+@asyncio_test
 async def test_payments_are_paced_at_the_configured_rate(database: Database) -> None:
     settings = BulkSettings(rows_per_second=2, retry_interval=timedelta(minutes=5))
     async with open_net(database, settings) as net:
@@ -351,13 +400,20 @@ async def test_payments_are_paced_at_the_configured_rate(database: Database) -> 
 
 
 @asyncio_test
-async def test_no_more_rows_than_rows_in_flight_are_paid_at_once(database: Database) -> None:
+async def test_no_more_rows_than_rows_in_flight_are_paid_one_by_one_at_once(
+    database: Database,
+) -> None:
     settings = BulkSettings(
         rows_per_second=0, rows_in_flight=3, retry_interval=timedelta(minutes=5)
     )
     async with open_net(database, settings) as net:
         paying, most = 0, 0
         send_authorised = net.payments.send_authorised
+
+        async def elsewhere(payer: str, account: str, orders: list[PaymentOrder]) -> list[None]:
+            return [None] * len(orders)  # as for payees at another DFSP: one by one
+
+        net.payments.send_bulk = elsewhere  # type: ignore[method-assign]
 
         async def slow_send(quote: SendQuote, tid: str) -> SendResult:
             nonlocal paying, most

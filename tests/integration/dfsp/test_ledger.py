@@ -29,11 +29,14 @@ from dfsp.domain.transfers import (
     BalanceLimitExceeded,
     CurrencyMismatch,
     InsufficientFunds,
+    InvalidRequest,
     InvalidTransition,
     LedgerError,
     Posting,
+    Transfer,
     TransferConflict,
     TransferExpired,
+    TransferRequest,
     TransferState,
     UnknownAccount,
     UnknownTransfer,
@@ -438,6 +441,80 @@ async def test_concurrent_twins_of_one_request_move_the_money_once(database: Dat
         assert ({t.state for t in payments}, errors) == ({TransferState.EXECUTED}, [])
         assert await ledger.balance("alice") == (usd(0), usd(0))
         assert await ledger.balance("bob") == (usd(105), usd(105))
+        await assert_consistent(ledger)
+
+
+def many(*requests: tuple[str, list[Posting]]) -> list[TransferRequest]:
+    return [TransferRequest.checked(tid, postings, "bulk") for tid, postings in requests]
+
+
+@asyncio_test
+async def test_many_transfers_in_one_go_each_stand_or_fall_alone(database: Database) -> None:
+    clock = Clock()
+    async with open_ledger(database, clock) as ledger:
+        await open_accounts(ledger, alice=1_000, bob=0, carol=0)
+        await ledger.prepare(
+            "held", [Posting("alice", "bob", 100)], kind="bulk", expires_at=in_30s(clock)
+        )
+        await ledger.prepare(
+            "late",
+            [Posting("alice", "carol", 20)],
+            kind="bulk",
+            expires_at=clock.now + timedelta(seconds=1),
+        )
+        await ledger.transfer_now("done", [Posting("alice", "carol", 50)], kind="bulk")
+        clock.advance(2)  # "late" is past its expiry
+        requests = many(
+            ("new", [Posting("alice", "bob", 300), Posting("alice", "fees", 10)]),
+            ("held", [Posting("alice", "bob", 100)]),  # prepared: executed now
+            ("done", [Posting("alice", "carol", 50)]),  # executed: as it is
+            ("other", [Posting("alice", "carol", 10_000)]),  # more than alice has
+            ("late", [Posting("alice", "carol", 20)]),  # expired instead
+            ("done2", [Posting("alice", "carol", 60)]),
+        )
+        requests.append(TransferRequest.checked("done", [Posting("alice", "bob", 50)], "bulk"))
+        with pytest.raises(InvalidRequest):  # one id twice
+            await ledger.transfer_many(requests)
+        requests[-1] = TransferRequest.checked("small", [Posting("alice", "bob", 1)], "p2p")
+        for _ in range(2):  # the second time: a retry, nothing moves again
+            outcomes = await ledger.transfer_many(requests)
+            kinds = [type(o).__name__ if isinstance(o, LedgerError) else o.state for o in outcomes]
+            executed = TransferState.EXECUTED
+            assert (
+                kinds == [executed] * 3 + ["InsufficientFunds", "TransferExpired"] + [executed] * 2
+            )
+            assert await ledger.balance("alice") == (usd(479), usd(479))  # 1000-310-100-50-60-1
+            assert await ledger.balance("bob") == (usd(401), usd(401))
+            assert await ledger.balance("carol") == (usd(110), usd(110))
+            assert (await ledger.transfer("late")).state is TransferState.EXPIRED
+            with pytest.raises(UnknownTransfer):
+                await ledger.transfer("other")
+        conflict = await ledger.transfer_many(many(("done", [Posting("alice", "bob", 50)])))
+        assert isinstance(conflict[0], TransferConflict)
+        await assert_consistent(ledger)
+
+
+@asyncio_test
+async def test_many_transfers_racing_their_single_twins_move_the_money_once(
+    database: Database,
+) -> None:
+    clock = Clock()
+    async with open_ledger(database, clock) as ledger:
+        await open_accounts(ledger, alice=1_000, bob=0)
+        requests = many(*((f"t{n}", [Posting("alice", "bob", 10)]) for n in range(20)))
+        (first, second, *_), errors = await concurrently(
+            ledger.transfer_many(requests),
+            ledger.transfer_many(list(reversed(requests))),
+            *(
+                ledger.transfer_now(f"t{n}", [Posting("alice", "bob", 10)], kind="bulk")
+                for n in range(0, 20, 3)
+            ),
+        )
+        assert errors == []
+        for outcome in [*first, *second]:  # each a transfer (none refused), executed once
+            assert isinstance(outcome, Transfer) and outcome.state is TransferState.EXECUTED
+        assert await ledger.balance("alice") == (usd(800), usd(800))
+        assert await ledger.balance("bob") == (usd(200), usd(200))
         await assert_consistent(ledger)
 
 
