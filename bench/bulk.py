@@ -2,10 +2,11 @@
 DFSPs, SQLite under a temporary directory), the throttle off.
 
 A business on dfsp1 pays a batch of ``--rows`` rows (250 by default) to payees spread
-over both DFSPs; the baseline is the same number of single ``Payments.send`` calls
-(with their PIN) from another payer of dfsp1 to the same payees, in the same run.
+over both DFSPs, each payee once (as a payroll is) unless ``--payees`` names fewer per
+DFSP; the baseline is the same number of single ``Payments.send`` calls (with their
+PIN) from another payer of dfsp1 to the same payees, in the same run.
 
-    python bench/bulk.py [--rows 250] [--payees 10] [--in-flight 8] [--json]
+    python bench/bulk.py [--rows 250] [--payees N] [--in-flight 8] [--json]
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ async def measure(
     await dfsp1.customers.add_holder(maker.id, account, str(checker.user_number), signatory=False)
     await bulk.grant_role(maker.id, "maker")
     await bulk.grant_role(checker.id, "checker")
-    payees = [await register(dfsp1, 100 + i, f"Here{i}") for i in range(payees_each)]
-    payees += [await register(dfsp2, 200 + i, f"There{i}") for i in range(payees_each)]
+    payees = [await register(dfsp1, 1000 + i, f"Here{i}") for i in range(payees_each)]
+    payees += [await register(dfsp2, 5000 + i, f"There{i}") for i in range(payees_each)]
     lines = [
         f"{i + 1},{p.user_number},{p.first_name},{p.last_name},{p.national_id},1990-05-17,1\n"
         for i, p in ((i, payees[i % len(payees)]) for i in range(rows))
@@ -123,7 +124,7 @@ async def measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=250)
-    parser.add_argument("--payees", type=int, default=10, help="payees on each DFSP")
+    parser.add_argument("--payees", type=int, help="payees on each DFSP (default: rows / 2)")
     parser.add_argument("--in-flight", type=int, default=BulkSettings.rows_in_flight)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -133,7 +134,8 @@ def main() -> int:
 
     async def bench() -> None:
         try:
-            outcome.update(await run(args.rows, args.payees, args.in_flight))
+            payees = args.payees or max(1, (args.rows + 1) // 2)
+            outcome.update(await run(args.rows, payees, args.in_flight))
         finally:
             reactor.stop()  # type: ignore[attr-defined]
 

@@ -10,6 +10,11 @@ A DFSP serves these under the base URL it registered with the directory (its
 - ``POST <base>/payment-requests {"transferId", "userNumber", "amount",
   "transferCode", "payerName", "payerDfsp", "invoiceId"?}`` -> ``{"packet" (hex),
   "condition" (base64url), "expiresAt"}``;
+- ``POST <base>/payment-requests/batch {"transferCode", "payerName", "payerDfsp",
+  "requests": [{"transferId", "userNumber", "amount"}, ...]}`` -> ``{"requests": [...]}``,
+  each ``{"transferId", "name", "payeeFee", "packet", "condition", "expiresAt"}`` or
+  ``{"transferId", "error": {"id", "message"}}``: receiver, quote and payment request
+  of many payments from one payer at once (a bulk batch's rows);
 - ``POST <base>/invoices {"invoiceId", "merchantDfsp", "merchantName",
   "merchantUserNumber", "buyerUserNumber", "amount", "memo"}`` -> 201 ``{"reference"}``:
   a merchant's invoice for a customer of that DFSP (idempotent on the merchant's DFSP
@@ -24,6 +29,7 @@ DFSP API's errors ``{"id", "message"}`` and are raised as ``PeerRefused``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -35,6 +41,7 @@ from clearing.ilp.conditions import base64url_decode
 from ussdloop.money import Money
 
 MAX_ANSWER_BYTES: Final = 64 * 1024
+MAX_BATCH_ANSWER_BYTES: Final = 1024 * 1024  # 100 payment requests with room to spare
 RECEIVERS: Final = "/receivers/"
 
 
@@ -51,6 +58,15 @@ class Receiver:
     name: str
     currency: str
     address: str
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One answer of ``PeerClient.payment_requests``."""
+
+    name: str
+    payee_fee: Money
+    issued: IssuedRequest
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,33 @@ class PeerClient:
             datetime.fromisoformat(body["expiresAt"]),
         )
 
+    async def payment_requests(
+        self,
+        endpoint: str,
+        orders: Sequence[tuple[str, str, Money]],
+        *,
+        transfer_code: str,
+        payer_name: str,
+        payer_dfsp: str,
+    ) -> list[BatchRequest | PeerRefused]:
+        """``receiver``, ``payee_fee`` and ``payment_request`` of many payments
+        (transfer id, user number, amount) in one call; a refused one in its place."""
+        request = {
+            "transferCode": transfer_code,
+            "payerName": payer_name,
+            "payerDfsp": payer_dfsp,
+            "requests": [
+                {"transferId": tid, "userNumber": number, "amount": money_json(amount)}
+                for tid, number, amount in orders
+            ],
+        }
+        url = f"{endpoint}/payment-requests/batch"
+        body = await self._call("POST", url, request, max_bytes=MAX_BATCH_ANSWER_BYTES)
+        answers = body.get("requests")
+        if not isinstance(answers, list) or len(answers) != len(orders):
+            raise PeerRefused("the answer does not match the requests", id="BadAnswer", status=502)
+        return [_batch_request(answer) for answer in answers]
+
     async def send_invoice(
         self,
         endpoint: str,
@@ -150,10 +193,17 @@ class PeerClient:
         body = await self._call("POST", url, {"buyerDfsp": buyer_dfsp})
         return str(body["state"])
 
-    async def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None = None,
+        *,
+        max_bytes: int = MAX_ANSWER_BYTES,
+    ) -> Any:
         async with self._session.request(method, url, json=body) as response:
-            raw = await response.content.read(MAX_ANSWER_BYTES + 1)
-            if len(raw) > MAX_ANSWER_BYTES:
+            raw = await response.content.read(max_bytes + 1)
+            if len(raw) > max_bytes:
                 raise PeerRefused("the answer is too large", id="AnswerTooLarge", status=502)
             try:
                 answer = json.loads(raw)
@@ -167,3 +217,23 @@ class PeerClient:
             if not isinstance(answer, dict):
                 raise PeerRefused("the answer is not a JSON object", id="BadAnswer", status=502)
             return answer
+
+
+def _batch_request(answer: Any) -> BatchRequest | PeerRefused:
+    try:
+        error = answer.get("error")
+        if error is not None:
+            message = str(error.get("message") or error["id"])
+            status = 404 if error["id"] == "UnknownReceiver" else 422
+            return PeerRefused(message, id=str(error["id"]), status=status)
+        fee = answer["payeeFee"]
+        issued = IssuedRequest(
+            bytes.fromhex(answer["packet"]),
+            base64url_decode(answer["condition"]),
+            datetime.fromisoformat(answer["expiresAt"]),
+        )
+        return BatchRequest(
+            str(answer["name"]), Money.parse(fee["amount"], fee["currency"]), issued
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as error:  # MoneyError too
+        raise PeerRefused(f"a malformed answer: {error!r}", id="BadAnswer", status=502) from None

@@ -10,6 +10,11 @@ directory points them at ``<this API>/interledger``).
   "transferCode", "payerName", "payerDfsp", "invoiceId"?}`` -> ``{"packet" (hex),
   "condition" (base64url), "expiresAt"}``; one with an ``invoiceId`` only for an
   invoice here to a customer of ``payerDfsp``, still pending, of that amount;
+- ``POST /interledger/payment-requests/batch {"transferCode", "payerName",
+  "payerDfsp", "requests": [{"transferId", "userNumber", "amount"}, ...]}`` (at most
+  100; a bulk batch's rows, the reference's multi-receiver set-up) -> ``{"requests":
+  [...]}``, each ``{"transferId", "name", "payeeFee", "packet", "condition",
+  "expiresAt"}`` or ``{"transferId", "error": {"id": "UnknownReceiver", "message"}}``;
 - ``POST /interledger/invoices {"invoiceId", "merchantDfsp", "merchantName",
   "merchantUserNumber", "buyerUserNumber", "amount", "memo"}`` -> 201 ``{"reference"}``:
   a merchant's invoice for a customer here (404 ``UnknownBuyer``), kept once per
@@ -30,7 +35,8 @@ from aiohttp import web
 from clearing.ilp.conditions import base64url_encode
 from clearing.payment_requests import TRANSFER_CODES
 from dfsp.api import _amount, _id, money_json
-from dfsp.interledger import Interledger
+from dfsp.domain.payments import PaymentOrder, UnknownReceiver
+from dfsp.interledger import Interledger, IssuedPayment
 from dfsp.invoices_across import MAX_MEMO_CHARS, InvoicesAcross
 from ussdloop.http import BadRequest, read_json_object, string_field
 
@@ -38,6 +44,7 @@ MAX_USER_NUMBER_CHARS: Final = 32
 MAX_NAME_CHARS: Final = 100
 MAX_DFSP_CHARS: Final = 32
 MAX_INVOICE_ID_CHARS: Final = 64
+MAX_PAYMENT_REQUESTS: Final = 100  # in one batch
 
 
 class InterledgerRoutes:
@@ -52,6 +59,7 @@ class InterledgerRoutes:
         app.router.add_get("/interledger/receivers/{user_number}", self.receiver)
         app.router.add_post("/interledger/quotes", self.quote)
         app.router.add_post("/interledger/payment-requests", self.payment_request)
+        app.router.add_post("/interledger/payment-requests/batch", self.payment_requests)
         if self._invoices is not None:
             app.router.add_post("/interledger/invoices", self.invoice)
             app.router.add_post(
@@ -93,6 +101,32 @@ class InterledgerRoutes:
         }
         return web.json_response(answer, status=201)
 
+    async def payment_requests(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, self._max_body)
+        asked = body.get("requests")
+        if not isinstance(asked, list) or not all(isinstance(item, dict) for item in asked):
+            raise BadRequest("'requests' is a list of objects")
+        if not 0 < len(asked) <= MAX_PAYMENT_REQUESTS:
+            raise BadRequest(f"'requests' holds 1 to {MAX_PAYMENT_REQUESTS} payment requests")
+        orders = [
+            PaymentOrder(
+                _id(item, "transferId"),
+                string_field(item, "userNumber", MAX_USER_NUMBER_CHARS),
+                _amount(item),
+            )
+            for item in asked
+        ]
+        issued = await self._interledger.issue_many(
+            orders,
+            transfer_code=_code(body),
+            payer_name=string_field(body, "payerName", MAX_NAME_CHARS),
+            payer_dfsp=string_field(body, "payerDfsp", MAX_DFSP_CHARS),
+        )
+        answers = [
+            _issued_json(order.transfer_id, one) for order, one in zip(orders, issued, strict=True)
+        ]
+        return web.json_response({"requests": answers}, status=201)
+
     async def invoice(self, request: web.Request) -> web.Response:
         assert self._invoices is not None
         body = await read_json_object(request, self._max_body)
@@ -115,6 +149,20 @@ class InterledgerRoutes:
             string_field(body, "buyerDfsp", MAX_DFSP_CHARS),
         )
         return web.json_response({"state": str(invoice.state)})
+
+
+def _issued_json(transfer_id: str, issued: IssuedPayment | UnknownReceiver) -> dict[str, Any]:
+    if isinstance(issued, UnknownReceiver):
+        error = {"id": "UnknownReceiver", "message": str(issued)}
+        return {"transferId": transfer_id, "error": error}
+    return {
+        "transferId": transfer_id,
+        "name": issued.name,
+        "payeeFee": money_json(issued.payee_fee),
+        "packet": issued.request.packet.hex(),
+        "condition": base64url_encode(issued.request.condition),
+        "expiresAt": issued.request.details.expires_at.isoformat(),
+    }
 
 
 def _code(body: dict[str, Any]) -> str:

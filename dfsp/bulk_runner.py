@@ -234,14 +234,13 @@ class BulkRunner:
         fresh = [row for row in rows if RowState(row.state) is not RowState.INVITED]
         made = await self._ledger.states(self._transfer_id(batch, row) for row in fresh)
         fresh = [row for row in fresh if self._transfer_id(batch, row) not in made]
-        left = [row for row in rows if row not in fresh]
         if fresh:
-            left += await self._send_chunk(batch, maker, fresh)
-        return sorted(left, key=lambda row: row.line)
+            await self._send_chunk(batch, maker, fresh)
+        return [row for row in rows if row not in fresh]
 
     async def _send_chunk(
         self, batch: db.BatchRow, maker: Customer, rows: Sequence[db.PaymentRow]
-    ) -> list[db.PaymentRow]:
+    ) -> None:
         orders = [
             PaymentOrder(
                 self._transfer_id(batch, row),
@@ -251,27 +250,27 @@ class BulkRunner:
             for row in rows
         ]
         try:
-            outcomes = await self._payments.send_bulk(maker.id, batch.account_id, orders)
+            outcomes: Sequence[SendResult | Exception] = await self._payments.send_bulk(
+                maker.id, batch.account_id, orders
+            )
         except Exception as error:  # every row's: each is failed or retried for it
-            for row, order in zip(rows, orders, strict=True):
-                await self._failed_attempt(batch, row, order.transfer_id, error)
-                self.rows_handled += 1
-            return []
-        left, changes = [], []
+            outcomes = [error] * len(rows)
+        changes = []
         for row, order, outcome in zip(rows, orders, outcomes, strict=True):
-            if outcome is None:
-                left.append(row)
-            elif isinstance(outcome, SendResult) and outcome.status is TransferState.EXECUTED:
-                row.transfer_id, row.fee_minor = outcome.transfer_id, outcome.fee.minor
+            if not isinstance(outcome, SendResult):
+                await self._failed_attempt(batch, row, order.transfer_id, outcome)
+            elif outcome.status is TransferState.EXECUTED:
+                assert outcome.payer_fees is not None
+                row.transfer_id, row.fee_minor = outcome.transfer_id, outcome.payer_fees.minor
                 row.paid_at = self._clock()
                 changes.append(_Change(row, RowState.PAID, None))
-            elif isinstance(outcome, SendResult):
-                await self._retry(batch, row, f"the transfer was {outcome.status}")
+            elif outcome.status is TransferState.PREPARED:  # the centre has not decided yet
+                recheck = self._clock() + IN_FLIGHT_RECHECK
+                changes.append(_Change(row, RowState.WAITING, row.reason, recheck))
             else:
-                await self._failed_attempt(batch, row, order.transfer_id, outcome)
+                await self._retry(batch, row, f"the transfer was {outcome.status}")
         await self._save_all(batch.id, changes)
-        self.rows_handled += len(rows) - len(left)
-        return left
+        self.rows_handled += len(rows)
 
     async def _pay_one_by_one(
         self, batch: db.BatchRow, maker: Customer, rows: Sequence[db.PaymentRow]

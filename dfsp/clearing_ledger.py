@@ -16,7 +16,8 @@ notices, and which postings are fees (``fee_postings``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -28,7 +29,14 @@ from clearing.payment_requests import SECRET_BYTES, PaymentDetails
 from dfsp import store
 from dfsp.customers import Customers
 from dfsp.domain.fees import FeeTable, Route, TransactionType
-from dfsp.domain.transfers import Posting, TransferState, UnknownTransfer
+from dfsp.domain.transfers import (
+    LedgerError,
+    Posting,
+    Transfer,
+    TransferRequest,
+    TransferState,
+    UnknownTransfer,
+)
 from dfsp.ledger import Ledger
 
 CLEARING_ACCOUNT: Final = "clearing"
@@ -36,6 +44,16 @@ CLEARING_ACCOUNT: Final = "clearing"
 Screen = Callable[[str], Awaitable[str | None]]
 BACKSTOP: Final = timedelta(days=1)  # a held clearing transfer's own expiry
 PAYER, PAYEE = "payer", "payee"
+
+
+@dataclass(frozen=True)
+class PaymentHold:
+    """One payment of ``ClearingLedger.hold_payments``."""
+
+    outgoing: Outgoing
+    payer_account: str
+    local_fee_minor: int
+    memo: Mapping[str, Any]
 
 
 class ClearingLedger:
@@ -66,6 +84,37 @@ class ClearingLedger:
         memo: Mapping[str, Any],
     ) -> None:
         """Hold the payer's funds for ``outgoing`` (idempotent on its transfer id)."""
+        request = self._hold_of(outgoing, payer_account, local_fee_minor, kind, memo)
+        await self._ledger.prepare(
+            request.id,
+            request.postings,
+            kind=request.kind,
+            expires_at=outgoing.expires_at + BACKSTOP,
+            memo=request.memo,
+        )
+
+    async def hold_payments(
+        self, holds: Sequence[PaymentHold], *, kind: str
+    ) -> list[Transfer | LedgerError]:
+        """``hold_payment`` of many payments (a bulk batch's rows to other DFSPs) in one
+        ledger transaction; each refusal (the payer's funds) in its payment's place."""
+        if not holds:
+            return []
+        requests = [
+            self._hold_of(h.outgoing, h.payer_account, h.local_fee_minor, kind, h.memo)
+            for h in holds
+        ]
+        backstop = max(h.outgoing.expires_at for h in holds) + BACKSTOP
+        return await self._ledger.prepare_many(requests, expires_at=backstop)
+
+    def _hold_of(
+        self,
+        outgoing: Outgoing,
+        payer_account: str,
+        local_fee_minor: int,
+        kind: str,
+        memo: Mapping[str, Any],
+    ) -> TransferRequest:
         postings = [Posting(payer_account, CLEARING_ACCOUNT, outgoing.amount.minor)]
         fee_postings = []
         if outgoing.scheme_fee.minor:
@@ -74,19 +123,14 @@ class ClearingLedger:
         if local_fee_minor:
             fee_postings.append(len(postings))
             postings.append(Posting(payer_account, self._fee_account, local_fee_minor))
-        await self._ledger.prepare(
-            outgoing.transfer_id,
-            postings,
-            kind=kind,
-            expires_at=outgoing.expires_at + BACKSTOP,
-            memo={
-                **memo,
-                "clearing": PAYER,
-                "payee_dfsp": outgoing.payee_dfsp,
-                "central_expires_at": outgoing.expires_at.isoformat(),
-                "fee_postings": fee_postings,
-            },
-        )
+        memo = {
+            **memo,
+            "clearing": PAYER,
+            "payee_dfsp": outgoing.payee_dfsp,
+            "central_expires_at": outgoing.expires_at.isoformat(),
+            "fee_postings": fee_postings,
+        }
+        return TransferRequest.checked(outgoing.transfer_id, postings, kind, memo)
 
     def use_fees(self, fees: FeeTable) -> None:
         self._fees = fees

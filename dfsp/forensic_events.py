@@ -152,6 +152,16 @@ class ForensicLedger(Ledger):
                 await self._record("transfer.released", await self.transfer(request.id))
         return outcomes
 
+    async def prepare_many(
+        self, requests: Sequence[TransferRequest], *, expires_at: datetime
+    ) -> list[Transfer | LedgerError]:
+        before = await self.states(request.id for request in requests)
+        outcomes = await super().prepare_many(requests, expires_at=expires_at)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Transfer) and request.id not in before:
+                await self._record("transfer.held", outcome)  # held just now
+        return outcomes
+
     async def reject(self, transfer_id: str, reason: str) -> Transfer:
         before = await self._state_of(transfer_id)
         transfer = await super().reject(transfer_id, reason)

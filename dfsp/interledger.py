@@ -19,7 +19,7 @@ remote invoice paid).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -35,13 +35,14 @@ from central.rules.client import RulesClient
 from clearing.connector import OUTCOME_WAIT, CentralRefused, Connector, Outgoing
 from clearing.ilp.addresses import dfsp_account_address
 from clearing.payment_requests import PaymentDetails, PaymentRequest, PaymentRequests
-from clearing.peers import PeerClient, PeerRefused, endpoint_of
+from clearing.peers import BatchRequest, PeerClient, PeerRefused, endpoint_of
 from dfsp.clearing_ledger import (
     CLEARING_ACCOUNT,
     PAYEE,
     PAYER,
     ClearingLedger,
     ClearingState,
+    PaymentHold,
     Screen,
 )
 from dfsp.customers import Customers
@@ -49,8 +50,8 @@ from dfsp.domain.customers import RegistrationRefused, UserNumberTaken
 from dfsp.domain.fees import FeeTable, Route, TransactionType
 from dfsp.domain.identifiers import InvalidIdentifier, UserNumber
 from dfsp.domain.notices import Notice, NoticeSink
-from dfsp.domain.payments import PaymentError, RemoteReceiver, UnknownReceiver
-from dfsp.domain.transfers import AccountKind, TransferState
+from dfsp.domain.payments import PaymentError, PaymentOrder, RemoteReceiver, UnknownReceiver
+from dfsp.domain.transfers import AccountKind, LedgerError, Transfer, TransferState
 from dfsp.ledger import Ledger
 from ussdloop.money import Money
 
@@ -73,6 +74,16 @@ class ClearingUnavailable(PaymentError):
 
 class NetDebitCapReached(PaymentError):
     """The centre refused the payment: this DFSP's net debit cap would be passed."""
+
+
+@dataclass(frozen=True)
+class IssuedPayment:
+    """One of ``Interledger.issue_many``: the payee's name, the fee kept back, the
+    payment request."""
+
+    name: str
+    payee_fee: Money
+    request: PaymentRequest
 
 
 class Interledger:
@@ -151,6 +162,39 @@ class Interledger:
             invoice_id=invoice_id,
         )
         return self._requests.request(details)
+
+    async def issue_many(
+        self,
+        orders: Sequence[PaymentOrder],
+        *,
+        transfer_code: str,
+        payer_name: str,
+        payer_dfsp: str,
+    ) -> list[IssuedPayment | UnknownReceiver]:
+        """``receiver``, ``payee_fee`` and ``issue`` of many payments from one payer (a
+        bulk batch's rows), the payees read at once; an unknown payee in its place."""
+        payees = await self._customers.payees(order.receiver_user_number for order in orders)
+        expires_at = self._clock() + self._window
+        issued: list[IssuedPayment | UnknownReceiver] = []
+        for order in orders:
+            payee = payees.get(order.receiver_user_number)
+            if payee is None:
+                issued.append(UnknownReceiver(order.receiver_user_number))
+                continue
+            details = PaymentDetails(
+                transfer_id=order.transfer_id,
+                payee_user_number=str(payee.customer.user_number),
+                amount=order.amount,
+                expires_at=expires_at,
+                transfer_code=transfer_code,
+                payer_name=payer_name,
+                payer_dfsp=payer_dfsp,
+                invoice_id=None,
+            )
+            fee = self.payee_fee(order.amount, transfer_code)
+            request = self._requests.request(details)
+            issued.append(IssuedPayment(payee.customer.name, fee, request))
+        return issued
 
     async def announce(self, url: str) -> None:
         """Register this DFSP's interledger base URL with the central directory."""
@@ -277,6 +321,62 @@ class Interledger:
             expires_at=issued.expires_at,
         )
 
+    async def bulk_payments(
+        self, sender_user_number: str, payer_name: str, orders: Sequence[PaymentOrder]
+    ) -> list[RemotePayment | PaymentError]:
+        """What ``remote_receiver``, ``fees_for`` and ``request_payment`` give one payment,
+        for each of many ``bulk`` payments from one payer to customers of other DFSPs:
+        one call to the directory, one to the centre's rules and one to each payee's
+        DFSP. A refused order has its refusal in its place; ``ClearingUnavailable`` when
+        the centre cannot be reached."""
+        try:
+            entries = await self._directory.lookup_many(o.receiver_user_number for o in orders)
+            checks = await self._rules.check_transfers(
+                sender_user_number, [(o.receiver_user_number, o.amount) for o in orders]
+            )
+        except (CentralError, OSError) as error:
+            raise ClearingUnavailable(str(error)) from None
+        outcomes: dict[int, RemotePayment | PaymentError] = {}
+        asked: dict[tuple[str, str], list[int]] = {}  # (DFSP, endpoint) -> order indexes
+        for index, (order, check) in enumerate(zip(orders, checks, strict=True)):
+            entry = entries.get(order.receiver_user_number)
+            if entry is None or entry.dfsp == self.name:
+                outcomes[index] = UnknownReceiver(order.receiver_user_number)
+            elif not check.eligibility.allowed or check.scheme_fee is None:
+                refusal = check.eligibility
+                outcomes[index] = TransferNotAllowed(refusal.code or "", refusal.message or "")
+            else:
+                key = (entry.dfsp, endpoint_of(entry.spsp_receiver))
+                asked.setdefault(key, []).append(index)
+        for (dfsp, endpoint), indexes in asked.items():
+            answers = await self._payment_requests(
+                endpoint, [orders[i] for i in indexes], payer_name
+            )
+            for index, answer in zip(indexes, answers, strict=True):
+                scheme_fee = checks[index].scheme_fee
+                assert scheme_fee is not None
+                outcomes[index] = _remote_payment(orders[index], dfsp, endpoint, answer, scheme_fee)
+        return [outcomes[index] for index in range(len(orders))]
+
+    async def _payment_requests(
+        self, endpoint: str, orders: Sequence[PaymentOrder], payer_name: str
+    ) -> list[BatchRequest | PaymentError]:
+        """The payee DFSP's answers; each order unavailable when it cannot answer."""
+        try:
+            answers = await self._peers.payment_requests(
+                endpoint,
+                [(o.transfer_id, o.receiver_user_number, o.amount) for o in orders],
+                transfer_code="p2p",
+                payer_name=payer_name,
+                payer_dfsp=self.name,
+            )
+        except (PeerRefused, OSError) as error:
+            return [ClearingUnavailable(str(error)) for _ in orders]
+        return [
+            answer if isinstance(answer, BatchRequest) else _refusal_of(answer, order)
+            for answer, order in zip(answers, orders, strict=True)
+        ]
+
     async def hold(
         self,
         outgoing: Outgoing,
@@ -296,6 +396,11 @@ class Interledger:
             memo=memo,
         )
 
+    async def hold_bulk(self, holds: Sequence[PaymentHold]) -> list[Transfer | LedgerError]:
+        """``hold`` of many ``bulk`` payments in one ledger transaction (each refusal in
+        its place); ``clear`` then sends each through the centre."""
+        return await self._ledger.hold_payments(holds, kind=TransactionType.BULK.value)
+
     async def clear(self, outgoing: Outgoing) -> str:
         """Clear a held payment through the centre; the state reached
         (``clearing.connector.Connector.send``)."""
@@ -305,6 +410,43 @@ class Interledger:
             if refused.id == NET_DEBIT_CAP_EXCEEDED:
                 raise NetDebitCapReached(str(refused)) from None
             raise
+
+
+@dataclass(frozen=True)
+class RemotePayment:
+    """One of ``Interledger.bulk_payments``: who is paid, the fees, what to hold."""
+
+    receiver: RemoteReceiver
+    payee_fee: Money
+    outgoing: Outgoing
+
+
+def _remote_payment(
+    order: PaymentOrder,
+    dfsp: str,
+    endpoint: str,
+    answer: BatchRequest | PaymentError,
+    scheme_fee: Money,
+) -> RemotePayment | PaymentError:
+    if not isinstance(answer, BatchRequest):
+        return answer
+    receiver = RemoteReceiver(order.receiver_user_number, answer.name, dfsp, endpoint)
+    outgoing = Outgoing(
+        transfer_id=order.transfer_id,
+        payee_dfsp=dfsp,
+        amount=order.amount,
+        scheme_fee=scheme_fee,
+        packet=answer.issued.packet,
+        condition=answer.issued.condition,
+        expires_at=answer.issued.expires_at,
+    )
+    return RemotePayment(receiver, answer.payee_fee, outgoing)
+
+
+def _refusal_of(refused: PeerRefused, order: PaymentOrder) -> PaymentError:
+    if refused.status == 404:
+        return UnknownReceiver(order.receiver_user_number)
+    return ClearingUnavailable(str(refused))
 
 
 def _kind(transfer_code: str) -> TransactionType:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -270,6 +270,48 @@ class Ledger:
         payments inside this DFSP), each idempotent on its id as ``transfer_now`` is.
         One refused (its funds, a conflicting twin, expired) has its error in its place
         and moves nothing; the others go on. Transfers, then accounts, are locked once."""
+
+        def one(
+            session: AsyncSession,
+            request: TransferRequest,
+            row: TransferRow | None,
+            accounts: dict[str, AccountRow],
+            now: datetime,
+            entries: list[dict[str, Any]],
+        ) -> TransferRow:
+            if row is None:
+                row = _hold(session, request, accounts, None, now)
+            if not _apply_execution(row, accounts, now, entries):
+                raise TransferExpired(request.id)
+            return row
+
+        return await self._many(requests, one)
+
+    async def prepare_many(
+        self, requests: Sequence[TransferRequest], *, expires_at: datetime
+    ) -> list[Transfer | LedgerError]:
+        """``prepare`` of many transfers, all until ``expires_at``, in one database
+        transaction (a bulk batch's payments to other DFSPs), each idempotent on its id
+        as ``prepare`` is; one refused has its error in its place, the others go on."""
+        check_expiry(expires_at, self._now())
+
+        def one(
+            session: AsyncSession,
+            request: TransferRequest,
+            row: TransferRow | None,
+            accounts: dict[str, AccountRow],
+            now: datetime,
+            entries: list[dict[str, Any]],
+        ) -> TransferRow:
+            return row if row is not None else _hold(session, request, accounts, expires_at, now)
+
+        return await self._many(requests, one)
+
+    async def _many(
+        self, requests: Sequence[TransferRequest], one: _OneOfMany
+    ) -> list[Transfer | LedgerError]:
+        """``one`` for each request in one database transaction, after locking the
+        stored transfers, then every account, once; each refusal in its request's place."""
         ids = [request.id for request in requests]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("a transfer id appears twice among the requests")
@@ -284,12 +326,17 @@ class Ledger:
                     raise _TwinCommitted  # start again, locking the twins first
                 now = self._now()
                 entries: list[dict[str, Any]] = []
-                outcomes = [
-                    self._transfer_locked(
-                        session, request, found.get(request.id), accounts, now, entries
-                    )
-                    for request in requests
-                ]
+                outcomes: list[TransferRow | LedgerError] = []
+                for request in requests:
+                    row = found.get(request.id)
+                    try:
+                        if row is not None and not request.same_as(
+                            row.kind, store.postings_of(row)
+                        ):
+                            raise TransferConflict(request.id)
+                        outcomes.append(one(session, request, row, accounts, now, entries))
+                    except LedgerError as refusal:
+                        outcomes.append(refusal)
                 if entries:  # one statement for every entry (after the flush of the rest)
                     await session.execute(insert(EntryRow), entries)
                 return [
@@ -298,29 +345,6 @@ class Ledger:
 
         # Each attempt that meets a new twin finds one more id stored the next time.
         return await _again_after_duplicate(attempt, retries=len(ids))
-
-    @staticmethod
-    def _transfer_locked(
-        session: AsyncSession,
-        request: TransferRequest,
-        row: TransferRow | None,
-        accounts: dict[str, AccountRow],
-        now: datetime,
-        entries: list[dict[str, Any]],
-    ) -> TransferRow | LedgerError:
-        """One of ``transfer_many``'s transfers, its accounts locked: held and executed
-        (its entries added to ``entries``), or an existing twin executed (or, past its
-        expiry, expired); its row, or why it was refused (nothing moved then)."""
-        try:
-            if row is not None and not request.same_as(row.kind, store.postings_of(row)):
-                raise TransferConflict(request.id)
-            if row is None:
-                row = _hold(session, request, accounts, None, now)
-            if not _apply_execution(row, accounts, now, entries):
-                raise TransferExpired(request.id)
-        except LedgerError as error:
-            return error
-        return row
 
     async def reject(self, transfer_id: str, reason: str) -> Transfer:
         """Release the held funds, recording why; a second reject returns the transfer,
@@ -514,6 +538,22 @@ async def _account_row(session: AsyncSession, account_id: str) -> AccountRow:
     if row is None:
         raise UnknownAccount(account_id)
     return row
+
+
+class _OneOfMany(Protocol):
+    """What ``Ledger._many`` does with one request, its accounts locked: the transfer's
+    row, or a ``LedgerError``: raised before any change, but for an expiry (which
+    stands, as ``transfer_now``'s does)."""
+
+    def __call__(
+        self,
+        session: AsyncSession,
+        request: TransferRequest,
+        row: TransferRow | None,
+        accounts: dict[str, AccountRow],
+        now: datetime,
+        entries: list[dict[str, Any]],
+    ) -> TransferRow: ...
 
 
 class _TwinCommitted(Exception):

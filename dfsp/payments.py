@@ -50,8 +50,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clearing.connector import Outgoing
 from dfsp import store
-from dfsp.clearing_ledger import CLEARING_ACCOUNT
+from dfsp.clearing_ledger import CLEARING_ACCOUNT, PaymentHold
 from dfsp.customers import Customers
 from dfsp.domain.accounts import AccountKind
 from dfsp.domain.customers import Customer, CustomerAccount, Payee
@@ -232,63 +233,146 @@ class Payments:
     async def send_bulk(
         self, sender_customer_id: str, sender_account_id: str, orders: Sequence[PaymentOrder]
     ) -> list[BulkOutcome]:
-        """``quote_send`` and ``send_authorised`` of many ``bulk`` payments from one account
-        to customers of this DFSP, read, checked and paid together: the receivers in one
-        read, the limits under one hold of the sender's lock, the transfers in one ledger
-        transaction (``Ledger.transfer_many``), the payees told in one post. Each order's
-        outcome is in its place: its result, its refusal (what ``send_authorised`` would
-        raise), or None for a receiver who is no customer here (``quote_send`` looks for
-        them at the other DFSPs). A refusal of them all (the sender, their account, the
-        forensic gate) is raised."""
+        """``quote_send`` and ``send_authorised`` of many ``bulk`` payments from one
+        account, read, checked and paid together. Payees here: read at once, paid in one
+        ledger transaction (``Ledger.transfer_many``) and told in one post. Payees at
+        other DFSPs: found, priced and asked for payment requests in one call to each
+        service (``Interledger.bulk_payments``), held in one ledger transaction, then
+        each cleared through the centre. The limits are checked once under the sender's
+        lock. Each order's outcome is in its place: its result or its refusal (what
+        ``send_authorised`` would raise). A refusal of them all (the sender, their
+        account, the forensic gate) is raised."""
         await self._require_forensic()
         sender, source = await self._sender(sender_customer_id, sender_account_id)
         payees = await self._customers.payees(order.receiver_user_number for order in orders)
-        outcomes: list[BulkOutcome] = []
-        payments: list[_BulkPayment] = []
+        outcomes: list[BulkOutcome | None] = [None] * len(orders)
+        local: list[_BulkPayment] = []
+        elsewhere: list[int] = []
         for index, order in enumerate(orders):
+            payee = payees.get(order.receiver_user_number)
             try:
-                payment = self._bulk_payment(index, sender, source, payees, order)
-            except (PaymentError, LedgerError) as error:
-                outcomes.append(error)
-                continue
-            outcomes.append(None)
-            if payment is not None:
-                payments.append(payment)
+                if payee is not None:
+                    local.append(self._bulk_payment(index, sender, source, payee, order))
+                elif self._interledger is None:
+                    raise UnknownReceiver(order.receiver_user_number)
+                elif order.amount.minor <= 0:
+                    raise InvalidAmount("the amount must be above zero")
+                elif not _is_uuid(order.transfer_id):
+                    raise InvalidRequest("a payment to another DFSP needs a UUID as its id")
+                else:
+                    elsewhere.append(index)
+            except (PaymentError, LedgerError) as refusal:
+                outcomes[index] = refusal
+        remote = await self._remote_payments(sender, source, orders, elsewhere, outcomes)
         async with self._ledger.recording_after(), self._sender_lock(sender.id):
-            refusals = await self._bulk_limits(sender.id, payments)
-            payments = [p for p in payments if p.index not in refusals]
-            made = await self._ledger.transfer_many([p.request for p in payments])
-        for index, refusal in refusals.items():
-            outcomes[index] = refusal
-        for payment, transfer in zip(payments, made, strict=True):
-            outcomes[payment.index] = (
-                transfer if isinstance(transfer, LedgerError) else payment.result(transfer)
-            )
-        paid = [p for p, t in zip(payments, made, strict=True) if isinstance(t, Transfer)]
-        await self._tell_bulk_payees(paid)
-        return outcomes
+            made = await self._ledger.states(p.transfer_id for p in [*local, *remote])
+            refused = await self._bulk_limits(sender.id, [*local, *remote], made)
+            local = [p for p in local if p.index not in refused]
+            remote = [p for p in remote if p.index not in refused]
+            paid = await self._ledger.transfer_many([p.request for p in local if p.request])
+            held = await self._hold_bulk(remote)
+        outcomes = [refused.get(index, outcome) for index, outcome in enumerate(outcomes)]
+        for payment, transfer in zip(local, paid, strict=True):
+            outcomes[payment.index] = payment.outcome(transfer)
+        await self._tell_bulk_payees(
+            [p for p, t in zip(local, paid, strict=True) if isinstance(t, Transfer)]
+        )
+        cleared = await asyncio.gather(
+            *(self._clear_bulk(p, t, made) for p, t in zip(remote, held, strict=True))
+        )
+        for payment, outcome in zip(remote, cleared, strict=True):
+            outcomes[payment.index] = outcome
+        decided = [outcome for outcome in outcomes if outcome is not None]
+        assert len(decided) == len(orders), "every bulk order has its outcome"
+        return decided
 
     def _bulk_payment(
         self,
         index: int,
         sender: Customer,
         source: CustomerAccount,
-        payees: Mapping[str, Payee],
+        payee: Payee,
         order: PaymentOrder,
-    ) -> _BulkPayment | None:
-        """The order quoted and its transfer asked for; None for a receiver who is no
-        customer here but may be at another DFSP."""
-        payee = payees.get(order.receiver_user_number)
-        if payee is None:
-            if self._interledger is None:
-                raise UnknownReceiver(order.receiver_user_number)
-            return None
+    ) -> _BulkPayment:
+        """A bulk order to a customer here, quoted, with its transfer asked for."""
         quote = self._bulk_quote(sender, source, payee, order.amount)
         postings = _postings(quote, self._fee_account)
         request = TransferRequest.checked(
             order.transfer_id, postings, quote.quote.kind.value, _memo(quote)
         )
-        return _BulkPayment(index, quote, payee, request)
+        return _BulkPayment(index, quote, request.id, request, payee=payee)
+
+    async def _remote_payments(
+        self,
+        sender: Customer,
+        source: CustomerAccount,
+        orders: Sequence[PaymentOrder],
+        indexes: Sequence[int],
+        outcomes: list[BulkOutcome | None],
+    ) -> list[_BulkPayment]:
+        """The orders at ``indexes`` (to customers of other DFSPs) quoted, with their
+        payment requests; each refusal put in ``outcomes``."""
+        if not indexes:
+            return []
+        assert self._interledger is not None
+        if source.currency != orders[indexes[0]].amount.currency:
+            raise CurrencyMismatch(source.id, orders[indexes[0]].amount.currency, source.currency)
+        try:
+            found = await self._interledger.bulk_payments(
+                str(sender.user_number), sender.name, [orders[i] for i in indexes]
+            )
+        except PaymentError as unavailable:  # the centre: every one of them
+            found = [unavailable] * len(indexes)
+        payments = []
+        for index, remote in zip(indexes, found, strict=True):
+            if isinstance(remote, PaymentError):
+                outcomes[index] = remote
+                continue
+            fee = remote.payee_fee
+            quote = self._remote_send_quote(
+                sender,
+                source,
+                remote.receiver,
+                orders[index].amount,
+                TransactionType.BULK,
+                payee_fees=(FeeLine(FeeSource.RECEIVER, fee),) if fee.minor else (),
+                scheme_fee=remote.outgoing.scheme_fee,
+            )
+            tid = orders[index].transfer_id
+            payments.append(_BulkPayment(index, quote, tid, outgoing=remote.outgoing))
+        return payments
+
+    async def _hold_bulk(self, remote: Sequence[_BulkPayment]) -> list[Transfer | LedgerError]:
+        if not remote:
+            return []
+        assert self._interledger is not None
+        holds = [
+            PaymentHold(
+                p.outgoing,
+                p.quote.sender_ledger_account_id,
+                p.quote.fee.minor,
+                _memo(p.quote)
+                | {"receiver_user_number": p.quote.receiver_user_number, "bulk": True},
+            )  # as ``_send_remote`` holds one
+            for p in remote
+            if p.outgoing is not None
+        ]
+        return await self._interledger.hold_bulk(holds)
+
+    async def _clear_bulk(
+        self, payment: _BulkPayment, held: Transfer | LedgerError, made: Mapping[str, TransferState]
+    ) -> BulkOutcome:
+        """The centre's outcome of a held bulk payment to another DFSP (one held before:
+        its state now, it is on its way already)."""
+        if isinstance(held, LedgerError):
+            return held
+        assert self._interledger is not None and payment.outgoing is not None
+        if payment.transfer_id in made:
+            return payment.outcome(await self._ledger.transfer(payment.transfer_id))
+        try:
+            return payment.result(TransferState(await self._interledger.clear(payment.outgoing)))
+        except Exception as error:  # the runner decides from the ledger's state
+            return error
 
     def _bulk_quote(
         self, sender: Customer, source: CustomerAccount, payee: Payee, amount: Money
@@ -307,13 +391,13 @@ class Payments:
         return self._local_quote(sender, source, receiver, target, amount, TransactionType.BULK)
 
     async def _bulk_limits(
-        self, sender_id: str, payments: Sequence[_BulkPayment]
+        self, sender_id: str, payments: Sequence[_BulkPayment], made: Mapping[str, object]
     ) -> dict[int, LimitExceeded]:
-        """``_check_limits`` of each bulk payment not made yet, in order (under the
-        sender's lock): the refused ones by index. A payee paid twice has the first
-        payment counted against their maximum balance when the second is checked."""
-        made = await self._ledger.states(p.request.id for p in payments)
-        checked = [p for p in payments if p.request.id not in made and not p.quote.own_accounts]
+        """``_check_limits`` of each bulk payment not ``made`` yet, in order (under the
+        sender's lock): the refused ones by index. A payee here paid twice has the first
+        payment counted against their maximum balance when the second is checked (a
+        payee at another DFSP: their DFSP checks)."""
+        checked = [p for p in payments if p.transfer_id not in made and not p.quote.own_accounts]
         if not checked:
             return {}
         sender_tier = await self._customers.upgrade_tier(sender_id)
@@ -324,22 +408,22 @@ class Payments:
             tz=self._tz,
             currency=checked[0].quote.currency,
         )
-        accounts = await self._ledger.accounts_among(p.credited for p in checked)
+        accounts = await self._ledger.accounts_among(p.credited for p in checked if p.payee)
         coming = {account_id: 0 for account_id in accounts}  # paid earlier in this call
         refusals: dict[int, LimitExceeded] = {}
         for payment in checked:
             amount, received = payment.quote.amount, payment.quote.quote.credit
             violation = check_transfer(sender_tier.limits, usage, amount, own_account=False)
-            if violation is None:
+            if violation is None and payment.payee is not None:
                 account = accounts[payment.credited]
                 after = account.balance + account.incoming + received
                 after = Money(after.currency, after.minor + coming[account.id])
                 limits = self._customers.tiers.tier(payment.payee.tier).limits
                 violation = check_balance(limits, after, received=received)
-            if violation is None:
-                coming[payment.credited] += received.minor
-            else:
+            if violation is not None:
                 refusals[payment.index] = LimitExceeded(violation)
+            elif payment.payee is not None:
+                coming[payment.credited] += received.minor
         return refusals
 
     async def _tell_bulk_payees(self, paid: Sequence[_BulkPayment]) -> None:
@@ -356,7 +440,7 @@ class Payments:
             balance = available[payment.credited]
             args = {"amount": _text(credit), "sender": quote.sender_name, "balance": _text(balance)}
             available[payment.credited] = Money(balance.currency, balance.minor - credit.minor)
-            key = f"transfer:{payment.request.id}:receiver"
+            key = f"transfer:{payment.transfer_id}:receiver"
             notices.append(Notice(key, quote.receiver_customer_id, "received", args))
         await self._notices.post(notices[::-1])
 
@@ -467,12 +551,27 @@ class Payments:
             receiver, str(sender.user_number), amount, code
         )
         payee_fees = (FeeLine(FeeSource.RECEIVER, payee_fee),) if payee_fee.minor else ()
+        return self._remote_send_quote(
+            sender, source, receiver, amount, kind, payee_fees=payee_fees, scheme_fee=scheme_fee
+        )
+
+    def _remote_send_quote(
+        self,
+        sender: Customer,
+        source: CustomerAccount,
+        receiver: RemoteReceiver,
+        amount: Money,
+        kind: TransactionType,
+        *,
+        payee_fees: tuple[FeeLine, ...],
+        scheme_fee: Money,
+    ) -> SendQuote:
         return SendQuote(
             sender_customer_id=sender.id,
             sender_account_id=source.id,
             sender_name=f"{sender.first_name} {sender.last_name}",
             sender_ledger_account_id=source.ledger_account_id,
-            receiver_user_number=user_number,
+            receiver_user_number=receiver.user_number,
             receiver_customer_id="",
             receiver_name=receiver.name,
             receiver_account_id="",
@@ -693,25 +792,40 @@ class Payments:
             yield session
 
 
-BulkOutcome = SendResult | PaymentError | LedgerError | None
+BulkOutcome = SendResult | Exception
 
 
 @dataclass(frozen=True)
 class _BulkPayment:
-    """One order of ``send_bulk``, quoted, with its transfer asked for."""
+    """One order of ``send_bulk``, quoted, with its transfer asked for: to a ``payee``
+    here, or to a customer of another DFSP with the centre's transfer (``outgoing``)."""
 
     index: int  # its place among the orders
     quote: SendQuote
-    payee: Payee
-    request: TransferRequest
+    transfer_id: str
+    request: TransferRequest | None = None  # to a payee here: the ledger transfer
+    payee: Payee | None = None
+    outgoing: Outgoing | None = None
 
     @property
     def credited(self) -> str:
         return self.quote.receiver_ledger_account_id
 
-    def result(self, transfer: Transfer) -> SendResult:
+    def outcome(self, transfer: Transfer | LedgerError) -> BulkOutcome:
+        if isinstance(transfer, LedgerError):
+            return transfer
+        return self.result(transfer.state)
+
+    def result(self, state: TransferState) -> SendResult:
         quote = self.quote
-        return SendResult(transfer.state, transfer.id, quote.receiver_name, quote.amount, quote.fee)
+        return SendResult(
+            state,
+            self.transfer_id,
+            quote.receiver_name,
+            quote.amount,
+            quote.fee,
+            quote.quote.payer_fees,
+        )
 
 
 class _Paid(NamedTuple):

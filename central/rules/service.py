@@ -9,13 +9,14 @@ blocked by the fraud component (``fraud_violation``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from central.directory.numbers import is_user_number
-from central.directory.service import Directory
+from central.directory.service import MAX_BATCH, Directory
 from central.errors import ValidationError
-from central.fraud.service import Fraud
+from central.fraud.service import Fraud, FraudStanding
 from central.rules.fees import SchemeFee
 from ussdloop.money import Money, MoneyError
 
@@ -39,6 +40,23 @@ def grouped(amount: Money) -> str:
     return f"{whole:,}" if not fraction else f"{whole:,}.{fraction:0{amount.scale}d}"
 
 
+@dataclass(frozen=True)
+class TransferCheck:
+    """One of ``Rules.check_transfers``: why it is refused, or its scheme fee."""
+
+    refusal: Refusal | None
+    scheme_fee: Money | None  # None when refused
+
+
+def _fraud_refusal(
+    sender: str, receiver: str, standings: Mapping[str, FraudStanding]
+) -> Refusal | None:
+    for role, number in (("sender", sender), ("receiver", receiver)):
+        if standings[number].blocked:
+            return Refusal(RefusalCode.FRAUD_VIOLATION, f"the {role} {number} is blocked")
+    return None
+
+
 class Rules:
     def __init__(
         self,
@@ -57,6 +75,42 @@ class Rules:
         """None when allowed; otherwise the first reason it is not."""
         if not is_user_number(sender):
             raise ValidationError(f"{sender!r} is not a user number (8 digits, not 0 first)")
+        refusal = self._amount_refusal(amount)
+        if refusal is not None:
+            return refusal
+        if (await self._directory.lookup_many([receiver]))[receiver] is None:
+            return Refusal(RefusalCode.UNKNOWN_RECEIVER, f"the receiver {receiver} is unknown")
+        return _fraud_refusal(sender, receiver, await self._fraud.standings([sender, receiver]))
+
+    async def check_transfers(
+        self, sender: str, sender_dfsp: str, transfers: Sequence[tuple[str, str]]
+    ) -> list[TransferCheck]:
+        """``check_transfer`` and ``scheme_fee`` of many transfers (receiver, amount) from
+        one sender, a bulk payment's rows: the directory and the fraud standings are read
+        once for them all."""
+        if not is_user_number(sender):
+            raise ValidationError(f"{sender!r} is not a user number (8 digits, not 0 first)")
+        if len(transfers) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} transfers at once")
+        found = await self._directory.lookup_many({receiver for receiver, _ in transfers})
+        known = {number for number, resource in found.items() if resource is not None}
+        standings = await self._fraud.standings({sender, *known})
+        checks = []
+        for receiver, amount in transfers:
+            refusal, resource = self._amount_refusal(amount), found[receiver]
+            if refusal is None and resource is None:
+                message = f"the receiver {receiver} is unknown"
+                refusal = Refusal(RefusalCode.UNKNOWN_RECEIVER, message)
+            if refusal is None:
+                refusal = _fraud_refusal(sender, receiver, standings)
+            if refusal is not None or resource is None:
+                checks.append(TransferCheck(refusal, None))
+                continue
+            fee = self.scheme_fee(amount, sender_dfsp, resource.dfsp)
+            checks.append(TransferCheck(None, fee))
+        return checks
+
+    def _amount_refusal(self, amount: str) -> Refusal | None:
         money = self._amount(amount)
         if money is None:
             return Refusal(RefusalCode.INVALID_AMOUNT, f"{amount!r} is not a positive amount")
@@ -65,12 +119,6 @@ class Rules:
                 RefusalCode.TRANSFER_LIMIT_EXCEEDED,
                 f"Not allowed to send more than {grouped(self._max_transfer)}",
             )
-        if (await self._directory.lookup_many([receiver]))[receiver] is None:
-            return Refusal(RefusalCode.UNKNOWN_RECEIVER, f"the receiver {receiver} is unknown")
-        standings = await self._fraud.standings([sender, receiver])
-        for role, number in (("sender", sender), ("receiver", receiver)):
-            if standings[number].blocked:
-                return Refusal(RefusalCode.FRAUD_VIOLATION, f"the {role} {number} is blocked")
         return None
 
     def scheme_fee(self, amount: str, sender_dfsp: str, receiver_dfsp: str) -> Money:

@@ -137,7 +137,8 @@ class SendResult:
     transfer_id: str
     receiver_name: str
     amount: Money
-    fee: Money
+    fee: Money  # the payer's own DFSP's fee (the screen's "Local fee")
+    payer_fees: Money | None = None  # every fee on top of the amount (a bulk row's report)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,77 @@ async def test_malformed_amounts_are_invalid_and_missing_parameters_refused(
 
 
 @asyncio_test
+async def test_many_transfers_are_checked_at_once_each_with_its_reason_or_fee(
+    database: Database,
+) -> None:
+    async with running_central(database, max_transfer="100000", scheme_fee=BANDS) as central:
+        dfsp2 = DirectoryClient(central.as_dfsp(await central.register("dfsp2")))
+        http = central.as_dfsp(await central.register("dfsp1"))
+        rules, fraud, dfsp1 = RulesClient(http), FraudClient(http), DirectoryClient(http)
+        await dfsp1.set_endpoint("http://dfsp1.example/v1")
+        await dfsp2.set_endpoint("http://dfsp2.example/v1")
+        sender, same_dfsp, blocked = [
+            await dfsp1.register_user(name) for name in ("Jane Doe", "Ann Lee", "Bob Roe")
+        ]
+        receiver = await dfsp2.register_user("John Smith")
+        await fraud.blacklist(blocked, "stolen identity")
+        checks = await rules.check_transfers(
+            sender,
+            [
+                (receiver, usd("100")),
+                (receiver, usd("101")),
+                (same_dfsp, usd("500")),  # within dfsp1: no scheme fee
+                ("99999999", usd("1")),
+                ("not a number", usd("1")),
+                (receiver, usd("100000.01")),
+                (blocked, usd("1")),
+            ],
+        )
+        assert [(c.eligibility.code, c.scheme_fee) for c in checks] == [
+            (None, usd("0.50")),
+            (None, usd("1.51")),
+            (None, usd("0")),
+            ("unknown_receiver", None),
+            ("unknown_receiver", None),
+            ("transfer_limit_exceeded", None),
+            ("fraud_violation", None),
+        ]
+        one = await rules.check_transfer(sender, receiver, usd("100000.01"))
+        assert checks[5].eligibility == one  # the same answer as one at a time
+
+
+@asyncio_test
+async def test_a_batch_check_refuses_bad_input_and_callers_that_are_not_dfsps(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        _, _, sender, receiver = await two_users(central)
+        http = central.as_dfsp(await central.register("dfsp3"))
+        bad_bodies: list[Any] = [
+            {"transfers": []},  # no sender
+            {"sender_user_number": sender, "transfers": "all"},
+            {"sender_user_number": sender, "transfers": [{"amount": "1"}]},
+            {"sender_user_number": "12", "transfers": []},
+            {
+                "sender_user_number": sender,
+                "transfers": [{"receiver_user_number": receiver, "amount": "1"}] * 1001,
+            },
+        ]
+        for body in bad_bodies:
+            with pytest.raises(CentralError) as refused:
+                await http.call("POST", "/transfers/check", body)
+            assert refused.value.status == 400, body
+        with pytest.raises(CentralError) as operator:
+            await central.as_operator().call(
+                "POST", "/transfers/check", {"sender_user_number": sender, "transfers": []}
+            )
+        assert operator.value.status == 403
+        assert await http.call(
+            "POST", "/transfers/check", {"sender_user_number": sender, "transfers": []}
+        ) == {"transfers": []}
+
+
+@asyncio_test
 async def test_the_scheme_fee_applies_only_across_dfsps_by_band(database: Database) -> None:
     async with running_central(database, scheme_fee=BANDS) as central:
         rules = RulesClient(central.as_dfsp(await central.register("dfsp1")))

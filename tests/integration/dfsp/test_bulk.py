@@ -403,17 +403,13 @@ async def test_payments_are_paced_at_the_configured_rate(database: Database) -> 
 async def test_no_more_rows_than_rows_in_flight_are_paid_one_by_one_at_once(
     database: Database,
 ) -> None:
+    # Invited payees, once registered, are paid one by one (not in a chunk).
     settings = BulkSettings(
         rows_per_second=0, rows_in_flight=3, retry_interval=timedelta(minutes=5)
     )
     async with open_net(database, settings) as net:
         paying, most = 0, 0
         send_authorised = net.payments.send_authorised
-
-        async def elsewhere(payer: str, account: str, orders: list[PaymentOrder]) -> list[None]:
-            return [None] * len(orders)  # as for payees at another DFSP: one by one
-
-        net.payments.send_bulk = elsewhere  # type: ignore[method-assign]
 
         async def slow_send(quote: SendQuote, tid: str) -> SendResult:
             nonlocal paying, most
@@ -427,8 +423,25 @@ async def test_no_more_rows_than_rows_in_flight_are_paid_one_by_one_at_once(
                 paying -= 1
 
         net.payments.send_authorised = slow_send  # type: ignore[method-assign]
-        text = HEADER + "".join(line(i + 1, net.payees[i % 3], "1") for i in range(10))
+        people = range(30, 40)
+        text = HEADER + "".join(
+            line(
+                n,
+                net.payees[0],
+                "1",
+                identifier=f"+2567000001{n:02d}",
+                first=f"First{n}",
+                last="Person",
+                nid=f"CM{n:04d}",
+                dob="1990-04-25",
+            )
+            for n in people
+        )
         batch_id = await net.approved(text)
+        await net.runner.step()  # each is invited
+        for n in people:
+            await net.register(n)
+        net.clock.now += timedelta(minutes=5)
         await net.runner.step()
         batch = await net.bulk.batch_view(batch_id)
         assert batch.state is BatchState.DONE

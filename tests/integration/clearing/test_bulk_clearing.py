@@ -1,0 +1,128 @@
+"""A bulk batch's payments to both DFSPs in one ``Payments.send_bulk`` call: the payees
+here paid in one ledger transaction, those at the other DFSP found, priced and asked
+for payment requests in one call to each service, held together and each cleared
+through the centre; every refusal in its row's place, and the three ledgers agree."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from central.fraud.client import FraudClient
+from dfsp.domain.payments import PaymentOrder, SendResult, UnknownReceiver
+from dfsp.interledger import ClearingUnavailable, TransferNotAllowed
+from dfsp.payments import Payments
+from tests.integration.clearing.support import (
+    EXECUTED,
+    Network,
+    clearing_network,
+    parties,
+    usd,
+)
+from tests.integration.conftest import Database
+from tests.support import asyncio_test, until
+
+
+def payments_of(network: Network) -> Payments:
+    payments = network.payer.service.payments
+    assert payments is not None
+    return payments
+
+
+def order(user_number: str, amount: str) -> PaymentOrder:
+    return PaymentOrder(str(uuid.uuid4()), user_number, usd(amount))
+
+
+@asyncio_test
+async def test_bulk_payments_to_both_dfsps_are_paid_together_and_the_ledgers_agree(
+    tmp_path: Path, database: Database
+) -> None:
+    async with clearing_network(tmp_path, database) as network:
+        hamim, kani = await parties(network)
+        bob = await network.customer(network.payer, "256700000703", "Bob", "Here")
+        lena = await network.customer(network.payee, "256700000704", "Lena", "Barred")
+        await FraudClient(network.operator_http).blacklist(lena.user_number, "stolen identity")
+        orders = [
+            order(kani.user_number, "25"),
+            order(bob.user_number, "10"),
+            order("99999999", "1"),
+            order(lena.user_number, "5"),
+            order(kani.user_number, "5"),
+        ]
+        outcomes = await payments_of(network).send_bulk(
+            hamim.customer_id, str(hamim.primary_account_id), orders
+        )
+        assert [type(o) for o in outcomes] == [
+            SendResult,
+            SendResult,
+            UnknownReceiver,
+            TransferNotAllowed,
+            SendResult,
+        ]
+        paid = [o for o in outcomes if isinstance(o, SendResult)]
+        assert {o.status.value for o in paid} == {EXECUTED}
+        assert [o.payer_fees for o in paid] == [usd("0.50"), usd("0"), usd("0.50")]  # scheme
+        remote = [orders[0].transfer_id, orders[4].transfer_id]
+        await until(lambda: network.payee.told(kani).count("received") == 2)
+        await network.assert_agree({tid: (EXECUTED, EXECUTED, EXECUTED) for tid in remote})
+        assert network.payer.service.ledger is not None
+        held = await network.payer.service.ledger.transfer(remote[0])
+        assert held.kind == "bulk"  # not a p2p payment: the payer's limits leave it out
+        assert await network.payee.balance(kani) == usd("30")
+        assert await network.payer.balance(bob) == usd("1010")
+        assert await network.payer.balance(hamim) == usd("959")  # 25.50 + 10 + 5.50
+        assert network.payer.told(hamim) == []  # a bulk payer has the batch's report
+
+
+@asyncio_test
+async def test_payees_at_a_dfsp_that_cannot_be_reached_wait_while_the_others_are_paid(
+    tmp_path: Path, database: Database
+) -> None:
+    async with clearing_network(tmp_path, database) as network:
+        hamim, kani = await parties(network)
+        bob = await network.customer(network.payer, "256700000703", "Bob", "Here")
+        await network.payee.stop()
+        orders = [order(kani.user_number, "25"), order(bob.user_number, "10")]
+        outcomes = await payments_of(network).send_bulk(
+            hamim.customer_id, str(hamim.primary_account_id), orders
+        )
+        assert isinstance(outcomes[0], ClearingUnavailable)
+        assert isinstance(outcomes[1], SendResult) and outcomes[1].status.value == EXECUTED
+        assert await network.payer.state_of(orders[0].transfer_id) is None  # nothing held
+        assert await network.payer.balance(hamim) == usd("990")  # no bulk fee here
+
+
+@asyncio_test
+async def test_the_batch_of_payment_requests_refuses_bad_input_and_names_unknown_payees(
+    tmp_path: Path, database: Database
+) -> None:
+    async with clearing_network(tmp_path, database) as network:
+        _, kani = await parties(network)
+        url = f"{network.payee.service.base_url}/interledger/payment-requests/batch"
+        one = {"transferId": str(uuid.uuid4()), "userNumber": kani.user_number}
+        one["amount"] = {"amount": "5", "currency": "USD"}  # type: ignore[assignment]
+        base: dict[str, Any] = {"transferCode": "p2p", "payerName": "A B", "payerDfsp": "dfsp1"}
+        bad: list[dict[str, Any]] = [
+            base | {"requests": []},
+            base | {"requests": "all"},
+            base | {"requests": [one] * 101},
+            base | {"requests": [{"transferId": "t", "amount": one["amount"]}]},
+            base | {"requests": [one], "transferCode": "gift"},
+            {"requests": [one]},
+        ]
+        for body in bad:
+            async with network.http.post(url, json=body) as response:
+                assert response.status == 400, body
+        unknown = dict(one, userNumber="99999999")
+        async with network.http.post(url, json=base | {"requests": [one, unknown]}) as response:
+            assert response.status == 201
+            answers = (await response.json())["requests"]
+        assert answers[0]["name"] == "Kani Moe" and answers[0]["payeeFee"]["amount"] == "0.00"
+        assert answers[1] == {
+            "transferId": one["transferId"],
+            "error": {
+                "id": "UnknownReceiver",
+                "message": "no customer with user number '99999999'",
+            },
+        }
