@@ -89,7 +89,7 @@ class BulkSettings:
     """``[dfsps.X.bulk]``: pacing and retries of bulk payments, and who has which role."""
 
     rows_per_second: float = 10.0  # 0: no throttle
-    rows_in_flight: int = 8  # rows being paid at once (1..MAX_ROWS_IN_FLIGHT)
+    rows_in_flight: int = 8  # rows paid one by one at once: invited payees, retries (1..MAX)
     retry_interval: timedelta = timedelta(minutes=5)  # no retry sooner than this
     default_window: timedelta = timedelta(days=1)  # the end of retries when none is given
     max_window: timedelta = timedelta(days=31)
