@@ -84,7 +84,7 @@ class ClearingLedger:
         memo: Mapping[str, Any],
     ) -> None:
         """Hold the payer's funds for ``outgoing`` (idempotent on its transfer id)."""
-        request = self._hold_of(outgoing, payer_account, local_fee_minor, kind, memo)
+        request = self._hold_of(PaymentHold(outgoing, payer_account, local_fee_minor, memo), kind)
         await self._ledger.prepare(
             request.id,
             request.postings,
@@ -100,31 +100,22 @@ class ClearingLedger:
         ledger transaction; each refusal (the payer's funds) in its payment's place."""
         if not holds:
             return []
-        requests = [
-            self._hold_of(h.outgoing, h.payer_account, h.local_fee_minor, kind, h.memo)
-            for h in holds
-        ]
+        requests = [self._hold_of(hold, kind) for hold in holds]
         backstop = max(h.outgoing.expires_at for h in holds) + BACKSTOP
         return await self._ledger.prepare_many(requests, expires_at=backstop)
 
-    def _hold_of(
-        self,
-        outgoing: Outgoing,
-        payer_account: str,
-        local_fee_minor: int,
-        kind: str,
-        memo: Mapping[str, Any],
-    ) -> TransferRequest:
+    def _hold_of(self, hold: PaymentHold, kind: str) -> TransferRequest:
+        outgoing, payer_account = hold.outgoing, hold.payer_account
         postings = [Posting(payer_account, CLEARING_ACCOUNT, outgoing.amount.minor)]
         fee_postings = []
         if outgoing.scheme_fee.minor:
             fee_postings.append(len(postings))
             postings.append(Posting(payer_account, CLEARING_ACCOUNT, outgoing.scheme_fee.minor))
-        if local_fee_minor:
+        if hold.local_fee_minor:
             fee_postings.append(len(postings))
-            postings.append(Posting(payer_account, self._fee_account, local_fee_minor))
+            postings.append(Posting(payer_account, self._fee_account, hold.local_fee_minor))
         memo = {
-            **memo,
+            **hold.memo,
             "clearing": PAYER,
             "payee_dfsp": outgoing.payee_dfsp,
             "central_expires_at": outgoing.expires_at.isoformat(),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -270,22 +270,7 @@ class Ledger:
         payments inside this DFSP), each idempotent on its id as ``transfer_now`` is.
         One refused (its funds, a conflicting twin, expired) has its error in its place
         and moves nothing; the others go on. Transfers, then accounts, are locked once."""
-
-        def one(
-            session: AsyncSession,
-            request: TransferRequest,
-            row: TransferRow | None,
-            accounts: dict[str, AccountRow],
-            now: datetime,
-            entries: list[dict[str, Any]],
-        ) -> TransferRow:
-            if row is None:
-                row = _hold(session, request, accounts, None, now)
-            if not _apply_execution(row, accounts, now, entries):
-                raise TransferExpired(request.id)
-            return row
-
-        return await self._many(requests, one)
+        return await self._many(requests, expires_at=None, execute=True)
 
     async def prepare_many(
         self, requests: Sequence[TransferRequest], *, expires_at: datetime
@@ -294,24 +279,15 @@ class Ledger:
         transaction (a bulk batch's payments to other DFSPs), each idempotent on its id
         as ``prepare`` is; one refused has its error in its place, the others go on."""
         check_expiry(expires_at, self._now())
-
-        def one(
-            session: AsyncSession,
-            request: TransferRequest,
-            row: TransferRow | None,
-            accounts: dict[str, AccountRow],
-            now: datetime,
-            entries: list[dict[str, Any]],
-        ) -> TransferRow:
-            return row if row is not None else _hold(session, request, accounts, expires_at, now)
-
-        return await self._many(requests, one)
+        return await self._many(requests, expires_at=expires_at, execute=False)
 
     async def _many(
-        self, requests: Sequence[TransferRequest], one: _OneOfMany
+        self, requests: Sequence[TransferRequest], *, expires_at: datetime | None, execute: bool
     ) -> list[Transfer | LedgerError]:
-        """``one`` for each request in one database transaction, after locking the
-        stored transfers, then every account, once; each refusal in its request's place."""
+        """Hold (and, with ``execute``, execute) each request in one database transaction,
+        after locking the stored transfers, then every account, once; each refusal in its
+        request's place (raised before any change to it, but for an expiry, which stands
+        as ``transfer_now``'s does)."""
         ids = [request.id for request in requests]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("a transfer id appears twice among the requests")
@@ -334,7 +310,11 @@ class Ledger:
                             row.kind, store.postings_of(row)
                         ):
                             raise TransferConflict(request.id)
-                        outcomes.append(one(session, request, row, accounts, now, entries))
+                        if row is None:
+                            row = _hold(session, request, accounts, expires_at, now)
+                        if execute and not _apply_execution(row, accounts, now, entries):
+                            raise TransferExpired(request.id)
+                        outcomes.append(row)
                     except LedgerError as refusal:
                         outcomes.append(refusal)
                 if entries:  # one statement for every entry (after the flush of the rest)
@@ -538,22 +518,6 @@ async def _account_row(session: AsyncSession, account_id: str) -> AccountRow:
     if row is None:
         raise UnknownAccount(account_id)
     return row
-
-
-class _OneOfMany(Protocol):
-    """What ``Ledger._many`` does with one request, its accounts locked: the transfer's
-    row, or a ``LedgerError``: raised before any change, but for an expiry (which
-    stands, as ``transfer_now``'s does)."""
-
-    def __call__(
-        self,
-        session: AsyncSession,
-        request: TransferRequest,
-        row: TransferRow | None,
-        accounts: dict[str, AccountRow],
-        now: datetime,
-        entries: list[dict[str, Any]],
-    ) -> TransferRow: ...
 
 
 class _TwinCommitted(Exception):
