@@ -633,6 +633,15 @@ operations = st.lists(
         st.tuples(st.just("conflict"), pick),
         st.tuples(st.just("advance"), st.integers(5, 60)),
         st.tuples(st.just("expire_due")),
+        *(  # new transfers and retries of earlier ones, in one database transaction
+            st.tuples(
+                st.just(name),
+                st.lists(pick, max_size=2, unique=True),
+                st.lists(st.tuples(pair, amount), min_size=1, max_size=4),
+                st.integers(1, 40),
+            )
+            for name in ("transfer_many", "prepare_many")
+        ),
     ),
     min_size=5,
     max_size=40,
@@ -716,9 +725,44 @@ def expected_reject(model: Model, tid: str) -> type[LedgerError] | None:
     return None if state in (TransferState.PREPARED, TransferState.REJECTED) else InvalidTransition
 
 
+async def apply_many(ledger: Ledger, model: Model, op: tuple[Any, ...]) -> None:
+    """``transfer_many`` / ``prepare_many`` of retries of earlier transfers, then new
+    ones: each outcome as the one-at-a-time call would give it, in order."""
+    name, picks, new, seconds = op
+    tids = list(
+        dict.fromkeys(list(model.state)[i % len(model.state)] for i in picks if model.state)
+    )
+    expires = model.clock.now + timedelta(seconds=seconds)
+    requests, expected = [], []
+    for tid in tids:  # retries: the same postings
+        requests.append(TransferRequest.checked(tid, model.request[tid][1], "p2p"))
+        expected.append(expected_execute(model, tid) if name == "transfer_many" else None)
+    for (payer, payee), amount in new:
+        tid = f"{model.prefix}m{uuid4().hex[:12]}"  # apart from apply's t<n>
+        postings = [Posting(model.account(payer), model.account(payee), amount)]
+        how = "transfer_now" if name == "transfer_many" else "prepare"
+        made = model.new(tid, how, postings, None if how == "transfer_now" else expires)
+        requests.append(TransferRequest.checked(tid, postings, "p2p"))
+        expected.append(None if made else InsufficientFunds)
+    if name == "transfer_many":
+        outcomes = await ledger.transfer_many(requests)
+    else:
+        outcomes = await ledger.prepare_many(requests, expires_at=expires)
+    for request, outcome, refusal in zip(requests, outcomes, expected, strict=True):
+        event(f"{name} -> {refusal.__name__ if refusal else 'done'}")
+        if refusal is not None:
+            assert type(outcome) is refusal, f"{op}: {outcome!r}"
+        else:
+            assert isinstance(outcome, Transfer), f"{op}: {outcome!r}"
+            assert outcome.state is model.state[request.id], op
+
+
 async def apply(ledger: Ledger, model: Model, op: tuple[Any, ...]) -> None:
     """Apply one operation to the ledger and the model; the outcomes must agree."""
     name, *args = op
+    if name in ("transfer_many", "prepare_many"):
+        await apply_many(ledger, model, op)
+        return
     later = model.clock.now + timedelta(seconds=5)
     if name in ("prepare", "transfer_now"):
         (payer, payee), amount = args[0], args[1]
@@ -834,6 +878,12 @@ EVERY_PATH = [  # always run, besides the random sequences: each outcome at leas
     ("advance", 5),
     ("expire_due",),  # t3
     ("retry", 3),  # answers with the expired transfer
+    ("prepare", ("alice", "carol"), 10, 0, 5),  # t5
+    ("transfer_many", [0, 4, 5], [(("carol", "bob"), 1), (("bob", "alice"), 999)], 1),
+    ("prepare", ("alice", "bob"), 10, 0, 1),  # the 8th transfer (7 after the retries)
+    ("advance", 5),
+    ("prepare_many", [7, 3], [(("alice", "carol"), 5), (("carol", "alice"), 999)], 10),
+    ("transfer_many", [7], [(("float", "carol"), 1)], 1),  # the 8th: expired instead
 ]
 
 
