@@ -11,7 +11,8 @@ Every state change writes its notifications in the same transaction; after the
 commit it is written to central's forensic chain (``transfer.prepared``,
 ``transfer.executed``, ``transfer.rejected``, ``transfer.expired``; subject = the
 transfer id; best effort: the money has moved, a failure is logged and leaves the chain
-unavailable) and then ``wake`` tells the connected sockets of the DFSPs concerned, so
+unavailable) and then ``wake`` hands the new notifications to the connected sockets of
+the DFSPs concerned, so
 the record precedes whatever the DFSPs do next. A new prepare is refused with
 ``ServiceUnavailableError`` (503) while the chain is unavailable. A settlement is
 logged as ``settlement.closed`` (subject = its id). Expiry is decided by
@@ -76,7 +77,18 @@ PAUSED_REASON: Final = "dfsp paused"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-Wake = Callable[[Iterable[str]], None]
+
+
+@dataclass(frozen=True)
+class LedgerNotice:
+    """A notification as committed: its DFSP, its number there and its body."""
+
+    dfsp: str
+    seq: int
+    body: dict[str, Any]
+
+
+Wake = Callable[[Iterable[LedgerNotice]], None]
 
 
 @dataclass(frozen=True)
@@ -100,10 +112,11 @@ class SettlementTotals:
 
 @dataclass
 class _Change:
-    """What a transaction changed: the transfer and the DFSPs to wake after commit."""
+    """What a transaction changed: the transfer and the notifications it wrote (their
+    DFSPs are woken after commit)."""
 
     row: LedgerTransferRow
-    parties: tuple[str, ...] = ()
+    notices: tuple[LedgerNotice, ...] = ()
     refusal: UnprocessableEntityError | None = None
 
 
@@ -113,7 +126,7 @@ class CentralLedger:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         currency: str,
-        wake: Wake = lambda dfsps: None,
+        wake: Wake = lambda notices: None,
         forensic: EventLog | None = None,  # None: nothing is logged, nothing refused
     ) -> None:
         self._sessions = sessions
@@ -135,9 +148,8 @@ class CentralLedger:
         if existing is not None:
             return await self._retried(existing, digest), False
         await self._require_forensic()
-        await self._open_accounts([prepare.payer, prepare.payee])
         try:
-            change = await self._prepare_once(prepare, digest)
+            change = await self._prepare_opening(prepare, digest)
         except IntegrityError:  # a concurrent twin stored the id first
             async with self._reading() as session:
                 existing = await session.get(LedgerTransferRow, prepare.id)
@@ -145,7 +157,7 @@ class CentralLedger:
                 raise
             return await self._retried(existing, digest), False
         await self._after(change)
-        if change.parties:
+        if change.notices:
             log.info(
                 "event=ledger_transfer_prepared transfer_id=%s payer=%s payee=%s",
                 prepare.id,
@@ -155,9 +167,23 @@ class CentralLedger:
             return change.row, True
         return await self._retried(change.row, digest), False
 
-    async def _prepare_once(self, prepare: Prepare, digest: str) -> _Change:
+    async def _prepare_opening(self, prepare: Prepare, digest: str) -> _Change:
+        """Prepare; before a DFSP's first transfer, open its position account (opening
+        it on every prepare would cost a transaction each time)."""
+        change = await self._prepare_once(prepare, digest)
+        if change is None:
+            await self._open_accounts([prepare.payer, prepare.payee])
+            change = await self._prepare_once(prepare, digest)
+            assert change is not None, "the accounts were just opened"
+        return change
+
+    async def _prepare_once(self, prepare: Prepare, digest: str) -> _Change | None:
+        """The prepare in one transaction; None when an account is not open yet."""
+        names = {prepare.payer, prepare.payee}
         async with self._sessions.begin() as session:
-            accounts = await _lock_accounts(session, [prepare.payer, prepare.payee])
+            accounts = await _lock_accounts(session, names, missing_ok=True)
+            if len(accounts) < len(names):
+                return None
             twin = await session.get(LedgerTransferRow, prepare.id)
             if twin is not None:
                 return _Change(twin)
@@ -258,10 +284,10 @@ class CentralLedger:
             _check_party(row, caller)
             now = self._clock()
             if row.state == TransferState.PREPARED.value and row.expires_at <= now:
-                parties = await self._transition(
+                notices = await self._transition(
                     session, row, TransferState.EXPIRED, now, EXPIRED_REASON
                 )
-                change = _Change(row, parties, UnprocessableEntityError("the transfer expired"))
+                change = _Change(row, notices, UnprocessableEntityError("the transfer expired"))
             else:
                 change = await decide(session, row, now)
         await self._after(change)
@@ -277,7 +303,7 @@ class CentralLedger:
         now: datetime,
         reason: str | None = None,
         fulfilment: bytes | None = None,
-    ) -> tuple[str, ...]:
+    ) -> tuple[LedgerNotice, ...]:
         current = TransferState(row.state)
         if not may_become(current, state):
             raise AssertionError(f"transfer {row.id}: {current} cannot become {state}")
@@ -451,29 +477,32 @@ class CentralLedger:
         row: LedgerTransferRow,
         accounts: dict[str, LedgerAccountRow],
         now: datetime,
-    ) -> tuple[str, ...]:
+    ) -> tuple[LedgerNotice, ...]:
         """Address the transfer's new state to each of its DFSPs (numbered per DFSP under
         its account lock, so the numbers follow the commits)."""
-        body = json.dumps(notification_body(row, self._currency))
-        parties = tuple(sorted({row.payer, row.payee}))
-        for dfsp in parties:
+        body = notification_body(row, self._currency)
+        text = json.dumps(body)
+        notices = []
+        for dfsp in sorted({row.payer, row.payee}):
             account = accounts[dfsp]
             account.notified_seq += 1
+            notices.append(LedgerNotice(dfsp, account.notified_seq, body))
             session.add(
                 LedgerNotificationRow(
                     dfsp=dfsp,
                     seq=account.notified_seq,
                     transfer_id=row.id,
                     state=row.state,
-                    body=body,
+                    body=text,
                     created_at=now,
                 )
             )
-        return parties
+        return tuple(notices)
 
     async def _after(self, change: _Change) -> None:
-        """Log a committed state change, then wake the DFSPs it concerns."""
-        if change.parties:
+        """Log a committed state change, then wake the DFSPs it concerns with what it
+        wrote for them."""
+        if change.notices:
             row = change.row
             data = {
                 "state": row.state,
@@ -484,7 +513,7 @@ class CentralLedger:
                 "reason": row.reason,
             }
             await self._log(f"transfer.{row.state}", row.id, data)
-            self._wake(change.parties)
+            self._wake(change.notices)
 
     async def _require_forensic(self) -> None:
         """Refuse a new transfer while central's forensic chain is unavailable."""

@@ -15,7 +15,6 @@ from enum import StrEnum
 from central.directory.numbers import is_user_number
 from central.directory.service import Directory
 from central.errors import ValidationError
-from central.fraud.service import Fraud
 from central.rules.fees import SchemeFee
 from ussdloop.money import Money, MoneyError
 
@@ -43,12 +42,10 @@ class Rules:
     def __init__(
         self,
         directory: Directory,
-        fraud: Fraud,
         scheme_fee: SchemeFee,
         max_transfer: Money | None,
     ) -> None:
         self._directory = directory
-        self._fraud = fraud
         self._scheme_fee = scheme_fee
         self._max_transfer = max_transfer
         self.currency = scheme_fee.currency
@@ -65,9 +62,9 @@ class Rules:
                 RefusalCode.TRANSFER_LIMIT_EXCEEDED,
                 f"Not allowed to send more than {grouped(self._max_transfer)}",
             )
-        if (await self._directory.lookup_many([receiver]))[receiver] is None:
+        found, standings = await self._directory.lookup_screened(receiver, [sender, receiver])
+        if found is None:
             return Refusal(RefusalCode.UNKNOWN_RECEIVER, f"the receiver {receiver} is unknown")
-        standings = await self._fraud.standings([sender, receiver])
         for role, number in (("sender", sender), ("receiver", receiver)):
             if standings[number].blocked:
                 return Refusal(RefusalCode.FRAUD_VIOLATION, f"the {role} {number} is blocked")
