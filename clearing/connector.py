@@ -46,6 +46,7 @@ OUTCOME_WAIT: Final = 7.0  # seconds the payer's request waits for the final sta
 RETRY_DELAY: Final = 0.25  # seconds between attempts to reach the centre
 RECONNECT_DELAY: Final = 0.5
 MAX_RECHECKS: Final = 20  # looks at a payment held here but unknown at the centre
+FINISHED_KEPT: Final = 4096  # transfers remembered as finished here (oldest forgotten first)
 PULL_LIMIT: Final = 200
 PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
 FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
@@ -129,6 +130,11 @@ class Connector:
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._rechecks: dict[str, asyncio.Task[None]] = {}  # payments unknown at the centre
+        # Transfers brought to their final central state here (ledger and on_final):
+        # a final state never changes, so the same state again (the payee's fulfil
+        # answer, then its notification) has nothing left to do. Forgetting one only
+        # redoes idempotent work (a restart, the oldest past FINISHED_KEPT).
+        self._finished: dict[str, None] = {}
         self.connected = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -230,6 +236,9 @@ class Connector:
             return
         if transfer.state not in FINAL:
             return
+        if transfer.id in self._finished:
+            self._resolve(transfer.id, transfer.state)  # a retried send waits for it
+            return
         if transfer.payer == self.dfsp:
             await self._finish_payer(transfer.id, transfer.state, transfer.reason or "")
         elif transfer.payee == self.dfsp:
@@ -238,16 +247,25 @@ class Connector:
             elif not await self._local.release(transfer.id, transfer.reason or transfer.state):
                 return  # refused before anything was held here: no one to tell
             await self._told(transfer.id, transfer.state)
+        self._remember_finished(transfer.id)
+
+    def _remember_finished(self, transfer_id: str) -> None:
+        self._finished[transfer_id] = None
+        if len(self._finished) > FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
 
     async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
         if state == EXECUTED:
             await self._local.commit(transfer_id)
         else:
             await self._local.release(transfer_id, reason or state)
+        self._resolve(transfer_id, state)
+        await self._told(transfer_id, state)
+
+    def _resolve(self, transfer_id: str, state: str) -> None:
         waiting = self._waiting.get(transfer_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(state)
-        await self._told(transfer_id, state)
 
     async def _told(self, transfer_id: str, state: str) -> None:
         if self._on_final is not None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clearing.connector import Outgoing, PayeeRefused
@@ -193,9 +193,18 @@ class ClearingState:
             return (await self._row(session)).notification_seq
 
     async def save(self, seq: int) -> None:
+        """Move the cursor forward to ``seq`` (never back): one UPDATE, after every
+        notification; the row is read (made) only when that changed nothing."""
+        moved = (
+            update(store.ClearingStateRow)
+            .where(store.ClearingStateRow.id == 1, store.ClearingStateRow.notification_seq < seq)
+            .values(notification_seq=seq)
+        )
         async with self._sessions.begin() as session:
-            row = await self._row(session)
-            row.notification_seq = max(row.notification_seq, seq)
+            result = await session.execute(moved)
+            if not getattr(result, "rowcount", 0):
+                row = await self._row(session)
+                row.notification_seq = max(row.notification_seq, seq)
 
     @staticmethod
     async def _row(session: AsyncSession) -> store.ClearingStateRow:
