@@ -29,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -51,6 +51,8 @@ PULL_LIMIT: Final = 200
 PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
 FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
 Clock = Callable[[], datetime]
+Held = TypeVar("Held")  # a transfer as the DFSP's ledger holds it (opaque here)
+HeldOut = TypeVar("HeldOut", covariant=True)  # the same, as what LocalLedger answers
 _UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -80,7 +82,7 @@ class Outgoing:
     expires_at: datetime  # the central transfer's expiry (the payee's DFSP chose it)
 
 
-class LocalLedger(Protocol):
+class LocalLedger(Protocol[HeldOut]):
     """What the connector needs from its DFSP's ledger; every call is idempotent on
     the transfer id (the DFSP decides the postings: payer, fees, its clearing account).
     A payment's funds are held by the DFSP itself before ``Connector.send``, under its
@@ -89,11 +91,12 @@ class LocalLedger(Protocol):
     async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
         """Check the payee (PayeeRefused) and hold the credit from the clearing account."""
 
-    async def commit(self, transfer_id: str) -> None: ...
+    async def commit(self, transfer_id: str) -> HeldOut:
+        """Execute the hold (if still prepared); the transfer as held here."""
 
-    async def release(self, transfer_id: str, reason: str) -> bool:
-        """Release the hold (if still prepared); False when this ledger never held the
-        transfer (a payee refused before its credit was held)."""
+    async def release(self, transfer_id: str, reason: str) -> HeldOut | None:
+        """Release the hold (if still prepared); the transfer as held here, None when
+        this ledger never held it (a payee refused before its credit was held)."""
 
     async def in_flight(self) -> list[str]:
         """Ids of the clearing transfers still prepared in this ledger."""
@@ -106,18 +109,18 @@ class LocalLedger(Protocol):
     async def save_cursor(self, seq: int) -> None: ...
 
 
-class Connector:
+class Connector(Generic[Held]):
     def __init__(
         self,
         dfsp: str,
         currency: str,
         central: LedgerClient,
-        local: LocalLedger,
+        local: LocalLedger[Held],
         requests: PaymentRequests,
         clock: Clock,
         *,
         outcome_wait: float = OUTCOME_WAIT,
-        on_final: Callable[[str, str], Awaitable[None]] | None = None,
+        on_final: Callable[[str, str, Held | None], Awaitable[None]] | None = None,
     ) -> None:
         self.dfsp = dfsp
         self.currency = currency
@@ -126,7 +129,9 @@ class Connector:
         self._requests = requests
         self._clock = clock
         self._outcome_wait = outcome_wait
-        self._on_final = on_final  # (transfer id, final state): e.g. tell the customers
+        # (transfer id, final state, the transfer as held here if it was): e.g. tell
+        # the customers
+        self._on_final = on_final
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._rechecks: dict[str, asyncio.Task[None]] = {}  # payments unknown at the centre
@@ -243,10 +248,12 @@ class Connector:
             await self._finish_payer(transfer.id, transfer.state, transfer.reason or "")
         elif transfer.payee == self.dfsp:
             if transfer.state == EXECUTED:
-                await self._local.commit(transfer.id)
-            elif not await self._local.release(transfer.id, transfer.reason or transfer.state):
-                return  # refused before anything was held here: no one to tell
-            await self._told(transfer.id, transfer.state)
+                held: Held | None = await self._local.commit(transfer.id)
+            else:
+                held = await self._local.release(transfer.id, transfer.reason or transfer.state)
+                if held is None:
+                    return  # refused before anything was held here: no one to tell
+            await self._told(transfer.id, transfer.state, held)
         self._remember_finished(transfer.id)
 
     def _remember_finished(self, transfer_id: str) -> None:
@@ -256,20 +263,20 @@ class Connector:
 
     async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
         if state == EXECUTED:
-            await self._local.commit(transfer_id)
+            held: Held | None = await self._local.commit(transfer_id)
         else:
-            await self._local.release(transfer_id, reason or state)
+            held = await self._local.release(transfer_id, reason or state)
         self._resolve(transfer_id, state)
-        await self._told(transfer_id, state)
+        await self._told(transfer_id, state, held)
 
     def _resolve(self, transfer_id: str, state: str) -> None:
         waiting = self._waiting.get(transfer_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(state)
 
-    async def _told(self, transfer_id: str, state: str) -> None:
+    async def _told(self, transfer_id: str, state: str, held: Held | None) -> None:
         if self._on_final is not None:
-            await self._on_final(transfer_id, state)
+            await self._on_final(transfer_id, state, held)
 
     # --- payee side ----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from clearing.payment_requests import SECRET_BYTES, PaymentDetails
 from dfsp import store
 from dfsp.customers import Customers
 from dfsp.domain.fees import FeeTable, Route, TransactionType
-from dfsp.domain.transfers import Posting, TransferState, UnknownTransfer
+from dfsp.domain.transfers import Posting, Transfer, TransferState, UnknownTransfer
 from dfsp.ledger import Ledger
 
 CLEARING_ACCOUNT: Final = "clearing"
@@ -136,19 +136,20 @@ class ClearingLedger:
             },
         )
 
-    async def commit(self, transfer_id: str) -> None:
+    async def commit(self, transfer_id: str) -> Transfer:
         transfer = await self._ledger.transfer(transfer_id)
         if transfer.state is TransferState.PREPARED:
-            await self._ledger.execute(transfer_id)
+            return await self._ledger.execute(transfer_id)
+        return transfer
 
-    async def release(self, transfer_id: str, reason: str) -> bool:
+    async def release(self, transfer_id: str, reason: str) -> Transfer | None:
         try:
             transfer = await self._ledger.transfer(transfer_id)
         except UnknownTransfer:
-            return False  # nothing was held here (refused before the hold)
+            return None  # nothing was held here (refused before the hold)
         if transfer.state is TransferState.PREPARED:
-            await self._ledger.reject(transfer_id, reason)
-        return True
+            return await self._ledger.reject(transfer_id, reason)
+        return transfer
 
     async def in_flight(self) -> list[str]:
         query = select(store.TransferRow.id, store.TransferRow.memo).where(
