@@ -189,8 +189,7 @@ class CentralLedger:
                 return _Change(twin)
             now = self._clock()
             check_not_expired(prepare.expires_at, now)
-            payer = await _participant(session, prepare.payer)
-            await _active_payee(session, prepare.payee)
+            payer = await _payer_to_active_payee(session, prepare.payer, prepare.payee)
             if payer.status != Status.ACTIVE.value:
                 raise ForbiddenError(f"the DFSP {payer.name!r} is paused")
             position = await _net_debit_position(session, prepare.payer)
@@ -600,17 +599,22 @@ async def _lock_accounts(
     return locked
 
 
-async def _participant(session: AsyncSession, name: str) -> ParticipantRow:
-    row = await session.get(ParticipantRow, name, populate_existing=True)
-    if row is None:
-        raise UnprocessableEntityError(f"no DFSP named {name!r}")
-    return row
-
-
-async def _active_payee(session: AsyncSession, name: str) -> None:
-    payee = await _participant(session, name)
-    if payee.status != Status.ACTIVE.value:
-        raise UnprocessableEntityError(f"the payee DFSP {name!r} is paused")
+async def _payer_to_active_payee(session: AsyncSession, payer: str, payee: str) -> ParticipantRow:
+    """The payer DFSP's row, both read in one query; the payee must be active."""
+    rows = {
+        row.name: row
+        for row in await session.scalars(
+            select(ParticipantRow)
+            .where(ParticipantRow.name.in_({payer, payee}))
+            .execution_options(populate_existing=True)
+        )
+    }
+    for name in (payer, payee):
+        if name not in rows:
+            raise UnprocessableEntityError(f"no DFSP named {name!r}")
+    if rows[payee].status != Status.ACTIVE.value:
+        raise UnprocessableEntityError(f"the payee DFSP {payee!r} is paused")
+    return rows[payer]
 
 
 async def _net_debit_position(session: AsyncSession, payer: str) -> int:
