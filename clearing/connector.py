@@ -29,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -46,10 +46,13 @@ OUTCOME_WAIT: Final = 7.0  # seconds the payer's request waits for the final sta
 RETRY_DELAY: Final = 0.25  # seconds between attempts to reach the centre
 RECONNECT_DELAY: Final = 0.5
 MAX_RECHECKS: Final = 20  # looks at a payment held here but unknown at the centre
+FINISHED_KEPT: Final = 4096  # transfers remembered as finished here (oldest forgotten first)
 PULL_LIMIT: Final = 200
 PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
 FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
 Clock = Callable[[], datetime]
+Held = TypeVar("Held")  # a transfer as the DFSP's ledger holds it (opaque here)
+HeldOut = TypeVar("HeldOut", covariant=True)  # the same, as what LocalLedger answers
 _UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -79,7 +82,7 @@ class Outgoing:
     expires_at: datetime  # the central transfer's expiry (the payee's DFSP chose it)
 
 
-class LocalLedger(Protocol):
+class LocalLedger(Protocol[HeldOut]):
     """What the connector needs from its DFSP's ledger; every call is idempotent on
     the transfer id (the DFSP decides the postings: payer, fees, its clearing account).
     A payment's funds are held by the DFSP itself before ``Connector.send``, under its
@@ -88,11 +91,12 @@ class LocalLedger(Protocol):
     async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
         """Check the payee (PayeeRefused) and hold the credit from the clearing account."""
 
-    async def commit(self, transfer_id: str) -> None: ...
+    async def commit(self, transfer_id: str) -> HeldOut:
+        """Execute the hold (if still prepared); the transfer as held here."""
 
-    async def release(self, transfer_id: str, reason: str) -> bool:
-        """Release the hold (if still prepared); False when this ledger never held the
-        transfer (a payee refused before its credit was held)."""
+    async def release(self, transfer_id: str, reason: str) -> HeldOut | None:
+        """Release the hold (if still prepared); the transfer as held here, None when
+        this ledger never held it (a payee refused before its credit was held)."""
 
     async def in_flight(self) -> list[str]:
         """Ids of the clearing transfers still prepared in this ledger."""
@@ -105,18 +109,18 @@ class LocalLedger(Protocol):
     async def save_cursor(self, seq: int) -> None: ...
 
 
-class Connector:
+class Connector(Generic[Held]):
     def __init__(
         self,
         dfsp: str,
         currency: str,
         central: LedgerClient,
-        local: LocalLedger,
+        local: LocalLedger[Held],
         requests: PaymentRequests,
         clock: Clock,
         *,
         outcome_wait: float = OUTCOME_WAIT,
-        on_final: Callable[[str, str], Awaitable[None]] | None = None,
+        on_final: Callable[[str, str, Held | None], Awaitable[None]] | None = None,
     ) -> None:
         self.dfsp = dfsp
         self.currency = currency
@@ -125,10 +129,17 @@ class Connector:
         self._requests = requests
         self._clock = clock
         self._outcome_wait = outcome_wait
-        self._on_final = on_final  # (transfer id, final state): e.g. tell the customers
+        # (transfer id, final state, the transfer as held here if it was): e.g. tell
+        # the customers
+        self._on_final = on_final
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._rechecks: dict[str, asyncio.Task[None]] = {}  # payments unknown at the centre
+        # Transfers brought to their final central state here (ledger and on_final):
+        # a final state never changes, so the same state again (the payee's fulfil
+        # answer, then its notification) has nothing left to do. Forgetting one only
+        # redoes idempotent work (a restart, the oldest past FINISHED_KEPT).
+        self._finished: dict[str, None] = {}
         self.connected = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -230,28 +241,42 @@ class Connector:
             return
         if transfer.state not in FINAL:
             return
+        if transfer.id in self._finished:
+            self._resolve(transfer.id, transfer.state)  # a retried send waits for it
+            return
         if transfer.payer == self.dfsp:
             await self._finish_payer(transfer.id, transfer.state, transfer.reason or "")
         elif transfer.payee == self.dfsp:
             if transfer.state == EXECUTED:
-                await self._local.commit(transfer.id)
-            elif not await self._local.release(transfer.id, transfer.reason or transfer.state):
-                return  # refused before anything was held here: no one to tell
-            await self._told(transfer.id, transfer.state)
+                held: Held | None = await self._local.commit(transfer.id)
+            else:
+                held = await self._local.release(transfer.id, transfer.reason or transfer.state)
+                if held is None:
+                    return  # refused before anything was held here: no one to tell
+            await self._told(transfer.id, transfer.state, held)
+        self._remember_finished(transfer.id)
+
+    def _remember_finished(self, transfer_id: str) -> None:
+        self._finished[transfer_id] = None
+        if len(self._finished) > FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
 
     async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
         if state == EXECUTED:
-            await self._local.commit(transfer_id)
+            held: Held | None = await self._local.commit(transfer_id)
         else:
-            await self._local.release(transfer_id, reason or state)
+            held = await self._local.release(transfer_id, reason or state)
+        self._resolve(transfer_id, state)
+        await self._told(transfer_id, state, held)
+
+    def _resolve(self, transfer_id: str, state: str) -> None:
         waiting = self._waiting.get(transfer_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(state)
-        await self._told(transfer_id, state)
 
-    async def _told(self, transfer_id: str, state: str) -> None:
+    async def _told(self, transfer_id: str, state: str, held: Held | None) -> None:
         if self._on_final is not None:
-            await self._on_final(transfer_id, state)
+            await self._on_final(transfer_id, state, held)
 
     # --- payee side ----------------------------------------------------------------
 

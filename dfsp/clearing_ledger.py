@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clearing.connector import Outgoing, PayeeRefused
@@ -171,19 +171,20 @@ class ClearingLedger:
             },
         )
 
-    async def commit(self, transfer_id: str) -> None:
+    async def commit(self, transfer_id: str) -> Transfer:
         transfer = await self._ledger.transfer(transfer_id)
         if transfer.state is TransferState.PREPARED:
-            await self._ledger.execute(transfer_id)
+            return await self._ledger.execute(transfer_id)
+        return transfer
 
-    async def release(self, transfer_id: str, reason: str) -> bool:
+    async def release(self, transfer_id: str, reason: str) -> Transfer | None:
         try:
             transfer = await self._ledger.transfer(transfer_id)
         except UnknownTransfer:
-            return False  # nothing was held here (refused before the hold)
+            return None  # nothing was held here (refused before the hold)
         if transfer.state is TransferState.PREPARED:
-            await self._ledger.reject(transfer_id, reason)
-        return True
+            return await self._ledger.reject(transfer_id, reason)
+        return transfer
 
     async def in_flight(self) -> list[str]:
         query = select(store.TransferRow.id, store.TransferRow.memo).where(
@@ -228,9 +229,18 @@ class ClearingState:
             return (await self._row(session)).notification_seq
 
     async def save(self, seq: int) -> None:
+        """Move the cursor forward to ``seq`` (never back): one UPDATE, after every
+        notification; the row is read (made) only when that changed nothing."""
+        moved = (
+            update(store.ClearingStateRow)
+            .where(store.ClearingStateRow.id == 1, store.ClearingStateRow.notification_seq < seq)
+            .values(notification_seq=seq)
+        )
         async with self._sessions.begin() as session:
-            row = await self._row(session)
-            row.notification_seq = max(row.notification_seq, seq)
+            result = await session.execute(moved)
+            if not getattr(result, "rowcount", 0):
+                row = await self._row(session)
+                row.notification_seq = max(row.notification_seq, seq)
 
     @staticmethod
     async def _row(session: AsyncSession) -> store.ClearingStateRow:

@@ -478,8 +478,10 @@ class ClearingNotices:
         self._notices = notices
         self.invoices: InvoiceHooks | None = None
 
-    async def __call__(self, transfer_id: str, state: str) -> None:
-        transfer = await self._ledger.transfer(transfer_id)
+    async def __call__(self, transfer_id: str, state: str, held: Transfer | None = None) -> None:
+        """Tell the customers; ``held``: the transfer as the ledger holds it, when the
+        caller has it (only its memo and postings are read, which a decision keeps)."""
+        transfer = held or await self._ledger.transfer(transfer_id)
         memo = transfer.memo or {}
         paid = await self._invoice_decided(transfer_id, state, memo)
         if self._notices is None:

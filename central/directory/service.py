@@ -35,7 +35,7 @@ from central.errors import (
     UnprocessableEntityError,
     ValidationError,
 )
-from central.fraud.service import FraudViolationError, standings
+from central.fraud.service import FraudStanding, FraudViolationError, standings
 from central.participants import Status
 from central.store import ParticipantRow
 from ussdloop import db
@@ -239,28 +239,16 @@ class Directory:
     async def lookup_many(self, user_numbers: Collection[str]) -> dict[str, Resource | None]:
         """Each number's resource; None for a malformed or unknown number, or a user whose
         primary DFSP is paused or has no endpoint yet."""
-        if len(user_numbers) > MAX_BATCH:
-            raise ValidationError(f"at most {MAX_BATCH} identifiers at once")
-        answer: dict[str, Resource | None] = dict.fromkeys(user_numbers)
-        wellformed = [number for number in answer if is_user_number(number)]
-        if not wellformed:
-            return answer
-        query = (
-            select(UserRow.user_number, UserRow.name, UserDfspRow.dfsp, DfspEndpointRow.url)
-            .join(
-                UserDfspRow,
-                and_(UserDfspRow.user_number == UserRow.user_number, UserDfspRow.is_primary),
-            )
-            .join(ParticipantRow, ParticipantRow.name == UserDfspRow.dfsp)
-            .join(DfspEndpointRow, DfspEndpointRow.dfsp == UserDfspRow.dfsp)
-            .where(
-                UserRow.user_number.in_(wellformed), ParticipantRow.status == Status.ACTIVE.value
-            )
-        )
         async with self._reading() as session:
-            for number, name, dfsp, url in await session.execute(query):
-                answer[number] = Resource(number, name, dfsp, f"{url}/receivers/{number}")
-        return answer
+            return await _resources(session, user_numbers)
+
+    async def lookup_screened(
+        self, user_numbers: Collection[str], parties: Collection[str]
+    ) -> tuple[dict[str, Resource | None], dict[str, FraudStanding]]:
+        """The resources of ``user_numbers`` (as ``lookup_many``) and the fraud standings
+        of ``parties``, read in one transaction (the rules' check of transfers)."""
+        async with self._reading() as session:
+            return await _resources(session, user_numbers), await standings(session, parties)
 
     @staticmethod
     async def _locked_user(session: AsyncSession, user_number: str) -> UserRow:
@@ -274,3 +262,27 @@ class Directory:
         async with self._sessions() as session, session.begin():
             await session.connection(execution_options=db.READ_ONLY)
             yield session
+
+
+async def _resources(
+    session: AsyncSession, user_numbers: Collection[str]
+) -> dict[str, Resource | None]:
+    if len(user_numbers) > MAX_BATCH:
+        raise ValidationError(f"at most {MAX_BATCH} identifiers at once")
+    answer: dict[str, Resource | None] = dict.fromkeys(user_numbers)
+    wellformed = [number for number in answer if is_user_number(number)]
+    if not wellformed:
+        return answer
+    query = (
+        select(UserRow.user_number, UserRow.name, UserDfspRow.dfsp, DfspEndpointRow.url)
+        .join(
+            UserDfspRow,
+            and_(UserDfspRow.user_number == UserRow.user_number, UserDfspRow.is_primary),
+        )
+        .join(ParticipantRow, ParticipantRow.name == UserDfspRow.dfsp)
+        .join(DfspEndpointRow, DfspEndpointRow.dfsp == UserDfspRow.dfsp)
+        .where(UserRow.user_number.in_(wellformed), ParticipantRow.status == Status.ACTIVE.value)
+    )
+    for number, name, dfsp, url in await session.execute(query):
+        answer[number] = Resource(number, name, dfsp, f"{url}/receivers/{number}")
+    return answer

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final
@@ -30,6 +30,7 @@ from ussdloop.forensic import GENESIS, Record, Report, canonical_json, verify
 
 MAX_APPEND: Final = 100  # records per append
 MAX_READ: Final = 1000  # records per read
+MAX_TOPS_KEPT: Final = 1024  # services whose last appended seq and hash are remembered
 
 
 class ForensicLog:
@@ -39,6 +40,9 @@ class ForensicLog:
         self._sessions = sessions
         self._clock = clock
         self._keys: dict[str, list[Ed25519PublicKey]] | None = None  # the KMS's, as last read
+        # Each service's last seq and hash as this log appended them: an append that
+        # follows on needs no read of the chain's top (see ``_top``).
+        self._tops: dict[str, tuple[int, str]] = {}
 
     async def append(self, records: Sequence[Record], *, caller: str) -> int:
         """Store ``records`` in order for ``caller`` (a DFSP's name, or the operator for
@@ -49,33 +53,48 @@ class ForensicLog:
             if owner_of(record.service) != caller:
                 raise ForbiddenError(f"{caller!r} may not append to {record.service!r}'s log")
         try:
-            async with self._sessions.begin() as session:
-                # The KMS keys as read before: keys are only ever added (a rotation keeps
-                # the previous ones), so those still verify what they verified; they are
-                # read again when a record is not signed by one of them (a new key).
-                keys, fresh = self._keys, False
-                tops: dict[str, tuple[int, str]] = {}  # each service's last seq and hash
-                stored = 0
-                for record in records:
-                    if keys is None or not record.authentic(keys.get(record.service, ())):
-                        if not fresh:
-                            keys, fresh = await verifying_keys(session), True
-                            self._keys = keys
-                        assert keys is not None
-                        _check_signed(record, keys.get(record.service))
-                    if record.service not in tops:
-                        last = await _last(session, record.service)
-                        tops[record.service] = (
-                            (0, GENESIS) if last is None else (last.seq, last.hash)
-                        )
-                    top = tops[record.service]
-                    stored += await self._append_one(session, record, top)
-                    tops[record.service] = max(top, (record.seq, record.hash))
-                return stored
+            stored, tops = await self._append_all(records, self._tops)
         except IntegrityError:
-            raise UnprocessableEntityError(
-                "another append took the same seq meanwhile: read the last record and retry"
-            ) from None
+            # A top remembered here may be stale (another central node appended to the
+            # chain meanwhile): the stored rows decide, as without the memory.
+            self._tops.clear()
+            try:
+                stored, tops = await self._append_all(records, {})
+            except IntegrityError:
+                raise UnprocessableEntityError(
+                    "another append took the same seq meanwhile: read the last record and retry"
+                ) from None
+        if len(self._tops) + len(tops) > MAX_TOPS_KEPT:
+            self._tops.clear()
+        for service, top in tops.items():
+            self._tops[service] = max(top, self._tops.get(service, top))
+        return stored
+
+    async def _append_all(
+        self, records: Sequence[Record], remembered: Mapping[str, tuple[int, str]]
+    ) -> tuple[int, dict[str, tuple[int, str]]]:
+        """Store ``records`` in one transaction; how many were new, and the last seq and
+        hash of each of their services once committed."""
+        async with self._sessions.begin() as session:
+            # The KMS keys as read before: keys are only ever added (a rotation keeps
+            # the previous ones), so those still verify what they verified; they are
+            # read again when a record is not signed by one of them (a new key).
+            keys, fresh = self._keys, False
+            tops: dict[str, tuple[int, str]] = {}  # each service's last seq and hash
+            stored = 0
+            for record in records:
+                if keys is None or not record.authentic(keys.get(record.service, ())):
+                    if not fresh:
+                        keys, fresh = await verifying_keys(session), True
+                        self._keys = keys
+                    assert keys is not None
+                    _check_signed(record, keys.get(record.service))
+                if record.service not in tops:
+                    tops[record.service] = await _top(session, record, remembered)
+                top = tops[record.service]
+                stored += await self._append_one(session, record, top)
+                tops[record.service] = max(top, (record.seq, record.hash))
+            return stored, tops
 
     async def _append_one(self, session: AsyncSession, record: Record, top: tuple[int, str]) -> int:
         """Store ``record`` (its signature checked) after ``top`` (its service's last
@@ -195,6 +214,20 @@ def transfers_in(records: Sequence[Record]) -> list[str]:
     """The transfers these records are about, in the order they first appear."""
     found = (r.subject for r in records if r.event.startswith("transfer."))
     return list(dict.fromkeys(found))
+
+
+async def _top(
+    session: AsyncSession, record: Record, remembered: Mapping[str, tuple[int, str]]
+) -> tuple[int, str]:
+    """The last seq and hash of ``record``'s service before it: as remembered from this
+    log's own appends when the record follows that (no read; the unique ``(service,
+    seq)`` refuses it if another node appended meanwhile, and ``append`` then asks the
+    rows), otherwise as stored."""
+    top = remembered.get(record.service)
+    if top is not None and top == (record.seq - 1, record.prev_hash):
+        return top
+    last = await _last(session, record.service)
+    return (0, GENESIS) if last is None else (last.seq, last.hash)
 
 
 async def _last(session: AsyncSession, service: str) -> ForensicRecordRow | None:

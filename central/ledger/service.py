@@ -11,7 +11,8 @@ Every state change writes its notifications in the same transaction; after the
 commit it is written to central's forensic chain (``transfer.prepared``,
 ``transfer.executed``, ``transfer.rejected``, ``transfer.expired``; subject = the
 transfer id; best effort: the money has moved, a failure is logged and leaves the chain
-unavailable) and then ``wake`` tells the connected sockets of the DFSPs concerned, so
+unavailable) and then ``wake`` hands the new notifications to the connected sockets of
+the DFSPs concerned, so
 the record precedes whatever the DFSPs do next. A new prepare is refused with
 ``ServiceUnavailableError`` (503) while the chain is unavailable. A settlement is
 logged as ``settlement.closed`` (subject = its id). Expiry is decided by
@@ -76,7 +77,18 @@ PAUSED_REASON: Final = "dfsp paused"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-Wake = Callable[[Iterable[str]], None]
+
+
+@dataclass(frozen=True)
+class LedgerNotice:
+    """A notification as committed: its DFSP, its number there and its body."""
+
+    dfsp: str
+    seq: int
+    body: dict[str, Any]
+
+
+Wake = Callable[[Iterable[LedgerNotice]], None]
 
 
 @dataclass(frozen=True)
@@ -100,10 +112,11 @@ class SettlementTotals:
 
 @dataclass
 class _Change:
-    """What a transaction changed: the transfer and the DFSPs to wake after commit."""
+    """What a transaction changed: the transfer and the notifications it wrote (their
+    DFSPs are woken after commit)."""
 
     row: LedgerTransferRow
-    parties: tuple[str, ...] = ()
+    notices: tuple[LedgerNotice, ...] = ()
     refusal: UnprocessableEntityError | None = None
 
 
@@ -113,7 +126,7 @@ class CentralLedger:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         currency: str,
-        wake: Wake = lambda dfsps: None,
+        wake: Wake = lambda notices: None,
         forensic: EventLog | None = None,  # None: nothing is logged, nothing refused
     ) -> None:
         self._sessions = sessions
@@ -130,22 +143,22 @@ class CentralLedger:
         if caller != prepare.payer:
             raise ForbiddenError("only the debited DFSP may prepare a transfer")
         digest = request_digest(prepare)
-        async with self._reading() as session:
-            existing = await session.get(LedgerTransferRow, prepare.id)
-        if existing is not None:
-            return await self._retried(existing, digest), False
-        await self._require_forensic()
-        await self._open_accounts([prepare.payer, prepare.payee])
+        if self._forensic is not None and not self._forensic.available:
+            # A retry is answered even so; only a new transfer waits for the chain.
+            # (Otherwise the prepare's own transaction finds a retry's twin: no read.)
+            existing = await self._stored(prepare.id)
+            if existing is not None:
+                return await self._retried(existing, digest), False
+            await self._require_forensic()
         try:
-            change = await self._prepare_once(prepare, digest)
+            change = await self._prepare_opening(prepare, digest)
         except IntegrityError:  # a concurrent twin stored the id first
-            async with self._reading() as session:
-                existing = await session.get(LedgerTransferRow, prepare.id)
+            existing = await self._stored(prepare.id)
             if existing is None:
                 raise
             return await self._retried(existing, digest), False
         await self._after(change)
-        if change.parties:
+        if change.notices:
             log.info(
                 "event=ledger_transfer_prepared transfer_id=%s payer=%s payee=%s",
                 prepare.id,
@@ -155,16 +168,29 @@ class CentralLedger:
             return change.row, True
         return await self._retried(change.row, digest), False
 
-    async def _prepare_once(self, prepare: Prepare, digest: str) -> _Change:
+    async def _prepare_opening(self, prepare: Prepare, digest: str) -> _Change:
+        """Prepare; before a DFSP's first transfer, open its position account (opening
+        it on every prepare would cost a transaction each time)."""
+        change = await self._prepare_once(prepare, digest)
+        if change is None:
+            await self._open_accounts([prepare.payer, prepare.payee])
+            change = await self._prepare_once(prepare, digest)
+            assert change is not None, "the accounts were just opened"
+        return change
+
+    async def _prepare_once(self, prepare: Prepare, digest: str) -> _Change | None:
+        """The prepare in one transaction; None when an account is not open yet."""
+        names = {prepare.payer, prepare.payee}
         async with self._sessions.begin() as session:
-            accounts = await _lock_accounts(session, [prepare.payer, prepare.payee])
+            accounts = await _lock_accounts(session, names, missing_ok=True)
+            if len(accounts) < len(names):
+                return None
             twin = await session.get(LedgerTransferRow, prepare.id)
             if twin is not None:
                 return _Change(twin)
             now = self._clock()
             check_not_expired(prepare.expires_at, now)
-            payer = await _participant(session, prepare.payer)
-            await _active_payee(session, prepare.payee)
+            payer = await _payer_to_active_payee(session, prepare.payer, prepare.payee)
             if payer.status != Status.ACTIVE.value:
                 raise ForbiddenError(f"the DFSP {payer.name!r} is paused")
             position = await _net_debit_position(session, prepare.payer)
@@ -199,6 +225,10 @@ class CentralLedger:
                 for account, amount in entries
             )
             return _Change(row, self._notify(session, row, accounts, now))
+
+    async def _stored(self, transfer_id: str) -> LedgerTransferRow | None:
+        async with self._reading() as session:
+            return await session.get(LedgerTransferRow, transfer_id)
 
     async def _retried(self, row: LedgerTransferRow, digest: str) -> LedgerTransferRow:
         if row.request_digest != digest:
@@ -258,10 +288,10 @@ class CentralLedger:
             _check_party(row, caller)
             now = self._clock()
             if row.state == TransferState.PREPARED.value and row.expires_at <= now:
-                parties = await self._transition(
+                notices = await self._transition(
                     session, row, TransferState.EXPIRED, now, EXPIRED_REASON
                 )
-                change = _Change(row, parties, UnprocessableEntityError("the transfer expired"))
+                change = _Change(row, notices, UnprocessableEntityError("the transfer expired"))
             else:
                 change = await decide(session, row, now)
         await self._after(change)
@@ -277,7 +307,7 @@ class CentralLedger:
         now: datetime,
         reason: str | None = None,
         fulfilment: bytes | None = None,
-    ) -> tuple[str, ...]:
+    ) -> tuple[LedgerNotice, ...]:
         current = TransferState(row.state)
         if not may_become(current, state):
             raise AssertionError(f"transfer {row.id}: {current} cannot become {state}")
@@ -451,29 +481,32 @@ class CentralLedger:
         row: LedgerTransferRow,
         accounts: dict[str, LedgerAccountRow],
         now: datetime,
-    ) -> tuple[str, ...]:
+    ) -> tuple[LedgerNotice, ...]:
         """Address the transfer's new state to each of its DFSPs (numbered per DFSP under
         its account lock, so the numbers follow the commits)."""
-        body = json.dumps(notification_body(row, self._currency))
-        parties = tuple(sorted({row.payer, row.payee}))
-        for dfsp in parties:
+        body = notification_body(row, self._currency)
+        text = json.dumps(body)
+        notices = []
+        for dfsp in sorted({row.payer, row.payee}):
             account = accounts[dfsp]
             account.notified_seq += 1
+            notices.append(LedgerNotice(dfsp, account.notified_seq, body))
             session.add(
                 LedgerNotificationRow(
                     dfsp=dfsp,
                     seq=account.notified_seq,
                     transfer_id=row.id,
                     state=row.state,
-                    body=body,
+                    body=text,
                     created_at=now,
                 )
             )
-        return parties
+        return tuple(notices)
 
     async def _after(self, change: _Change) -> None:
-        """Log a committed state change, then wake the DFSPs it concerns."""
-        if change.parties:
+        """Log a committed state change, then wake the DFSPs it concerns with what it
+        wrote for them."""
+        if change.notices:
             row = change.row
             data = {
                 "state": row.state,
@@ -484,12 +517,11 @@ class CentralLedger:
                 "reason": row.reason,
             }
             await self._log(f"transfer.{row.state}", row.id, data)
-            self._wake(change.parties)
+            self._wake(change.notices)
 
     async def _require_forensic(self) -> None:
         """Refuse a new transfer while central's forensic chain is unavailable."""
-        if self._forensic is None or self._forensic.available:
-            return
+        assert self._forensic is not None
         if not await self._forensic.check():
             raise ServiceUnavailableError(
                 "the central forensic log is unavailable: no transfer is taken until it is back"
@@ -571,17 +603,22 @@ async def _lock_accounts(
     return locked
 
 
-async def _participant(session: AsyncSession, name: str) -> ParticipantRow:
-    row = await session.get(ParticipantRow, name, populate_existing=True)
-    if row is None:
-        raise UnprocessableEntityError(f"no DFSP named {name!r}")
-    return row
-
-
-async def _active_payee(session: AsyncSession, name: str) -> None:
-    payee = await _participant(session, name)
-    if payee.status != Status.ACTIVE.value:
-        raise UnprocessableEntityError(f"the payee DFSP {name!r} is paused")
+async def _payer_to_active_payee(session: AsyncSession, payer: str, payee: str) -> ParticipantRow:
+    """The payer DFSP's row, both read in one query; the payee must be active."""
+    rows = {
+        row.name: row
+        for row in await session.scalars(
+            select(ParticipantRow)
+            .where(ParticipantRow.name.in_({payer, payee}))
+            .execution_options(populate_existing=True)
+        )
+    }
+    for name in (payer, payee):
+        if name not in rows:
+            raise UnprocessableEntityError(f"no DFSP named {name!r}")
+    if rows[payee].status != Status.ACTIVE.value:
+        raise UnprocessableEntityError(f"the payee DFSP {payee!r} is paused")
+    return rows[payer]
 
 
 async def _net_debit_position(session: AsyncSession, payer: str) -> int:

@@ -1,12 +1,11 @@
-"""The rules component of the central service. It uses the directory's and the fraud
-component's use cases (its own ``Directory`` and ``Fraud`` on the shared database);
+"""The rules component of the central service. It uses the directory's use cases (its
+own ``Directory`` on the shared database, which reads the fraud standings too);
 the scheme fee and largest transfer come from ``[central]`` (checked here, at start)."""
 
 from __future__ import annotations
 
 from central.component import CentralContext, Component
 from central.directory.service import Directory
-from central.fraud.service import Fraud
 from central.rules.api import RulesRoutes
 from central.rules.fees import scheme_fee_from_config
 from central.rules.service import Rules
@@ -20,7 +19,6 @@ def component(context: CentralContext) -> Component:
     max_transfer = None if cap == "none" else Money.parse(cap, settings.currency)
     rules = Rules(
         Directory(context.sessions, context.clock),
-        Fraud(context.sessions, context.clock),
         fee,
         max_transfer,
     )

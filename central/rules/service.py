@@ -16,7 +16,7 @@ from enum import StrEnum
 from central.directory.numbers import is_user_number
 from central.directory.service import MAX_BATCH, Directory
 from central.errors import ValidationError
-from central.fraud.service import Fraud, FraudStanding
+from central.fraud.service import FraudStanding
 from central.rules.fees import SchemeFee
 from ussdloop.money import Money, MoneyError
 
@@ -61,12 +61,10 @@ class Rules:
     def __init__(
         self,
         directory: Directory,
-        fraud: Fraud,
         scheme_fee: SchemeFee,
         max_transfer: Money | None,
     ) -> None:
         self._directory = directory
-        self._fraud = fraud
         self._scheme_fee = scheme_fee
         self._max_transfer = max_transfer
         self.currency = scheme_fee.currency
@@ -78,23 +76,23 @@ class Rules:
         refusal = self._amount_refusal(amount)
         if refusal is not None:
             return refusal
-        if (await self._directory.lookup_many([receiver]))[receiver] is None:
+        found, standings = await self._directory.lookup_screened([receiver], [sender, receiver])
+        if found[receiver] is None:
             return Refusal(RefusalCode.UNKNOWN_RECEIVER, f"the receiver {receiver} is unknown")
-        return _fraud_refusal(sender, receiver, await self._fraud.standings([sender, receiver]))
+        return _fraud_refusal(sender, receiver, standings)
 
     async def check_transfers(
         self, sender: str, sender_dfsp: str, transfers: Sequence[tuple[str, str]]
     ) -> list[TransferCheck]:
         """``check_transfer`` and ``scheme_fee`` of many transfers (receiver, amount) from
         one sender, a bulk payment's rows: the directory and the fraud standings are read
-        once for them all."""
+        once for them all, in one transaction."""
         if not is_user_number(sender):
             raise ValidationError(f"{sender!r} is not a user number (8 digits, not 0 first)")
         if len(transfers) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} transfers at once")
-        found = await self._directory.lookup_many({receiver for receiver, _ in transfers})
-        known = {number for number, resource in found.items() if resource is not None}
-        standings = await self._fraud.standings({sender, *known})
+        receivers = {receiver for receiver, _ in transfers}
+        found, standings = await self._directory.lookup_screened(receivers, {sender, *receivers})
         checks = []
         for receiver, amount in transfers:
             refusal, resource = self._amount_refusal(amount), found[receiver]

@@ -17,7 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central.client import CentralError, CentralHttp, RegisteredDfsp
+from central.errors import UnprocessableEntityError
 from central.forensic.client import ForensicClient
+from central.forensic.service import ForensicLog
 from central.kms.client import KmsClient
 from tests.integration.central.support import Central, running_central
 from tests.integration.conftest import Database
@@ -256,3 +258,32 @@ async def test_a_record_signed_with_a_key_rotated_after_earlier_appends_is_accep
         )
         await ForensicClient(http).append([after])
         assert await ForensicClient(http).last("dfsp1") == after
+
+
+@asyncio_test
+async def test_an_append_after_another_node_appended_is_decided_by_the_stored_rows(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        dfsp1 = await central.register("dfsp1")
+        writer, _ = await dfsp_writer(central, dfsp1)
+        prepared = await writer.write("transfer.prepared", "t-1", {"amount": "10.00"})
+        context = central.service.context
+        assert context is not None
+        here = ForensicLog(context.sessions, context.clock)
+        other_node = ForensicLog(context.sessions, context.clock)
+        key, at = writer.private_key, datetime.now(UTC)
+
+        def record(seq: int, prev: str, event: str = "x") -> Record:
+            return build_record(key, service="dfsp1", seq=seq, at=at, event=event, prev_hash=prev)
+
+        third = record(3, prepared.hash)
+        await here.append([third], caller="dfsp1")  # here remembers 3 as the top
+        fourth = record(4, third.hash)
+        assert await other_node.append([fourth], caller="dfsp1") == 1
+        # The same record again through ``here`` is accepted, as the rows say...
+        assert await here.append([fourth], caller="dfsp1") == 0
+        # ...and another one in its place refused.
+        with pytest.raises(UnprocessableEntityError, match="already stored with another hash"):
+            await here.append([record(4, third.hash, "y")], caller="dfsp1")
+        assert [r.seq for r in await here.records("dfsp1")] == [1, 2, 3, 4]

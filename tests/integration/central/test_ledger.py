@@ -19,6 +19,7 @@ from tests.integration.central.ledger_support import (
 )
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
+from ussdloop.forensic import ForensicUnavailable
 
 
 async def refused(call: object) -> CentralError:
@@ -313,3 +314,32 @@ async def test_concurrent_fulfil_and_reject_decide_a_transfer_once(database: Dat
         assert {n.transfer.id: n.transfer.state for n in decisions} == {
             r.id: s for (r, _), s in zip(pairs, states, strict=True)
         }
+
+
+class ChainDown:
+    """Central's forensic chain out of reach (``central.component.EventLog``)."""
+
+    available = False
+
+    async def check(self) -> bool:
+        return False
+
+    async def write(self, event: str, subject: str = "", data: object = None) -> object:
+        raise ForensicUnavailable("the chain is down")
+
+
+@asyncio_test
+async def test_while_the_central_chain_is_down_a_retried_prepare_is_answered_a_new_one_not(
+    database: Database,
+) -> None:
+    async with running_ledger(database) as network:
+        dfsp1 = await network.register("dfsp1")
+        await network.register("dfsp2")
+        paid, _ = transfer("dfsp1", "dfsp2", "10")
+        await dfsp1.prepare(paid)
+        ledger = network.service.components["ledger"].services["ledger"]
+        ledger._forensic = ChainDown()  # type: ignore[attr-defined]
+        assert (await dfsp1.prepare(paid)).state == "prepared"
+        with pytest.raises(CentralError) as refused:
+            await dfsp1.prepare(transfer("dfsp1", "dfsp2", "3")[0])
+        assert refused.value.status == 503

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from central.ledger.client import Notification
+from central.ledger.notifications import _Listener
+from central.ledger.service import LedgerNotice
 from tests.integration.central.ledger_support import running_ledger, transfer
 from tests.integration.conftest import Database
 from tests.support import asyncio_test, until
@@ -135,3 +137,20 @@ async def test_a_subscriber_that_reconnects_does_not_hold_up_stopping_the_servic
         subscriber.cancel()
         await asyncio.gather(subscriber, return_exceptions=True)
     assert stopped < 5
+
+
+def test_a_socket_sends_what_it_was_handed_only_when_it_follows_what_it_sent() -> None:
+    listener = _Listener()
+
+    def hand(*seqs: int) -> None:
+        for seq in seqs:
+            listener.hand(LedgerNotice("dfsp1", seq, {"n": seq}))
+
+    hand(6)
+    assert listener.following(4) is None  # 5 is missing: the rows are read
+    hand(5, 6)
+    assert listener.following(4) == [(5, {"n": 5}), (6, {"n": 6})]
+    hand(5)
+    assert listener.following(6) == []  # sent already (read with 6): nothing to send
+    hand(8, 7)
+    assert listener.following(6) is None  # out of order: the rows are read
