@@ -127,19 +127,19 @@ class ClearingLedger:
         self._fees = fees
 
     async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
-        customer = await self._customers.by_user_number(details.payee_user_number)
-        if customer is None:
+        payee = (await self._customers.payees([details.payee_user_number])).get(
+            details.payee_user_number
+        )
+        if payee is None:
             raise PayeeRefused(f"no customer with user number {details.payee_user_number}")
+        customer = payee.customer
         if customer.blacklisted:  # by this DFSP's auditor, whatever the centre answers
             raise PayeeRefused("the payee may not receive: blacklisted by their DFSP")
         if self._screen is not None:
             blocked = await self._screen(details.payee_user_number)
             if blocked is not None:
                 raise PayeeRefused(f"the payee may not receive: {blocked}")
-        primary = next(
-            (a for a in await self._customers.accounts_of(customer.id) if a.primary), None
-        )
-        if primary is None:
+        if payee.ledger_account_id is None:
             raise PayeeRefused("the payee has no account")
         kind = (
             TransactionType.INVOICE if details.transfer_code == "invoice" else TransactionType.P2P
@@ -149,7 +149,7 @@ class ClearingLedger:
         if fee_minor >= details.amount.minor:
             raise PayeeRefused("the receiver fee takes the whole amount")
         postings = [
-            Posting(CLEARING_ACCOUNT, primary.ledger_account_id, details.amount.minor - fee_minor)
+            Posting(CLEARING_ACCOUNT, payee.ledger_account_id, details.amount.minor - fee_minor)
         ]
         if fee_minor:
             postings.append(Posting(CLEARING_ACCOUNT, self._fee_account, fee_minor))
