@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Generic, Protocol, TypeVar
@@ -157,17 +157,35 @@ class Connector(Generic[Held]):
 
     # --- payer side --------------------------------------------------------------------
 
-    async def send(self, outgoing: Outgoing) -> str:
-        """Prepare at the centre the payment whose funds this DFSP holds, and wait (at
-        most ``outcome_wait`` seconds) for the outcome; the state then: executed,
-        rejected, expired or still prepared (the connector finishes it in the background
-        and ``on_final`` is told)."""
+    async def send_many(self, outgoings: Sequence[Outgoing]) -> list[str | BaseException]:
+        """``send`` of many payments (a bulk payment's), their prepares in one call to the
+        centre; each one's state, or what its ``send`` raised, in its place."""
+        answers: dict[str, CentralTransfer | CentralError] = {}
+        try:
+            requests = [self._request(outgoing) for outgoing in outgoings]
+            for request, answer in zip(
+                requests, await self._central.prepare_many(requests), strict=True
+            ):
+                answers[request.id] = answer
+        except (CentralError, *_UNREACHABLE) as error:  # each send prepares on its own
+            log.info("event=clearing_batch_prepare_failed error=%r", error)
+        sends = (self.send(o, prepared=answers.get(o.transfer_id)) for o in outgoings)
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    async def send(
+        self, outgoing: Outgoing, *, prepared: CentralTransfer | CentralError | None = None
+    ) -> str:
+        """Prepare at the centre the payment whose funds this DFSP holds (unless the
+        centre's answer to its prepare is ``prepared`` already), and wait (at most
+        ``outcome_wait`` seconds) for the outcome; the state then: executed, rejected,
+        expired or still prepared (the connector finishes it in the background and
+        ``on_final`` is told)."""
         first = outgoing.transfer_id not in self._waiting  # a retry shares its future
         waiting = self._waiting.setdefault(
             outgoing.transfer_id, asyncio.get_running_loop().create_future()
         )
         try:
-            transfer = await self._prepare(outgoing)
+            transfer = await self._prepare(outgoing, prepared)
             if transfer is None:  # not prepared before the expiry; a lost answer may have
                 try:
                     transfer = await self._lookup(outgoing.transfer_id)
@@ -186,8 +204,8 @@ class Connector(Generic[Held]):
             if first or waiting.done():  # nobody waits for it any more
                 self._waiting.pop(outgoing.transfer_id, None)
 
-    async def _prepare(self, outgoing: Outgoing) -> CentralTransfer | None:
-        request = TransferRequest(
+    def _request(self, outgoing: Outgoing) -> TransferRequest:
+        return TransferRequest(
             id=outgoing.transfer_id,
             payer=self.dfsp,
             payee=outgoing.payee_dfsp,
@@ -197,10 +215,21 @@ class Connector(Generic[Held]):
             expires_at=outgoing.expires_at,
             memo={"ilpPacket": outgoing.packet.hex()},
         )
+
+    async def _prepare(
+        self, outgoing: Outgoing, answered: CentralTransfer | CentralError | None = None
+    ) -> CentralTransfer | None:
+        """The centre's transfer once prepared (None: not before the expiry); a refusal
+        releases the hold. ``answered``: the centre's answer to a batch prepare."""
         while self._clock() < outgoing.expires_at:
             try:
-                return await self._central.prepare(request)
+                if isinstance(answered, CentralTransfer):
+                    return answered
+                if answered is not None:
+                    raise answered
+                return await self._central.prepare(self._request(outgoing))
             except CentralError as error:
+                answered = None  # asked again on its own
                 if error.status >= 500:
                     await asyncio.sleep(RETRY_DELAY)
                     continue

@@ -401,6 +401,12 @@ class Interledger:
         its place); ``clear`` then sends each through the centre."""
         return await self._ledger.hold_payments(holds, kind=TransactionType.BULK.value)
 
+    async def clear_many(self, outgoings: Sequence[Outgoing]) -> list[TransferState | Exception]:
+        """``clear`` of many held payments, their prepares in one call to the centre;
+        each one's state, or what its ``clear`` would raise, in its place."""
+        states = await self.connector.send_many(outgoings)
+        return [_cleared(state) for state in states]
+
     async def clear(self, outgoing: Outgoing) -> str:
         """Clear a held payment through the centre; the state reached
         (``clearing.connector.Connector.send``)."""
@@ -441,6 +447,16 @@ def _remote_payment(
         expires_at=answer.issued.expires_at,
     )
     return RemotePayment(receiver, answer.payee_fee, outgoing)
+
+
+def _cleared(state: str | BaseException) -> TransferState | Exception:
+    if isinstance(state, CentralRefused) and state.id == NET_DEBIT_CAP_EXCEEDED:
+        return NetDebitCapReached(str(state))
+    if isinstance(state, Exception):
+        return state
+    if isinstance(state, BaseException):  # a cancellation: not one payment's outcome
+        raise state
+    return TransferState(state)
 
 
 def _refusal_of(refused: PeerRefused, order: PaymentOrder) -> PaymentError:

@@ -277,10 +277,7 @@ class Payments:
         await self._tell_bulk_payees(
             [p for p, t in zip(local, paid, strict=True) if isinstance(t, Transfer)]
         )
-        cleared = await asyncio.gather(
-            *(self._clear_bulk(p, t, made) for p, t in zip(remote, held, strict=True))
-        )
-        for payment, outcome in zip(remote, cleared, strict=True):
+        for payment, outcome in await self._clear_bulk(remote, held, made):
             outcomes[payment.index] = outcome
         decided = [outcome for outcome in outcomes if outcome is not None]
         assert len(decided) == len(orders), "every bulk order has its outcome"
@@ -360,19 +357,33 @@ class Payments:
         return await self._interledger.hold_bulk(holds)
 
     async def _clear_bulk(
-        self, payment: _BulkPayment, held: Transfer | LedgerError, made: Mapping[str, TransferState]
-    ) -> BulkOutcome:
-        """The centre's outcome of a held bulk payment to another DFSP (one held before:
-        its state now, it is on its way already)."""
-        if isinstance(held, LedgerError):
-            return held
-        assert self._interledger is not None and payment.outgoing is not None
-        if payment.transfer_id in made:
-            return payment.outcome(await self._ledger.transfer(payment.transfer_id))
-        try:
-            return payment.result(TransferState(await self._interledger.clear(payment.outgoing)))
-        except Exception as error:  # the runner decides from the ledger's state
-            return error
+        self,
+        remote: Sequence[_BulkPayment],
+        held: Sequence[Transfer | LedgerError],
+        made: Mapping[str, TransferState],
+    ) -> list[tuple[_BulkPayment, BulkOutcome]]:
+        """The centre's outcome of each held bulk payment to another DFSP, the new ones
+        prepared there in one call (one held before: its state now, it is on its way)."""
+        outcomes: list[tuple[_BulkPayment, BulkOutcome]] = []
+        to_clear: list[_BulkPayment] = []
+        for payment, hold in zip(remote, held, strict=True):
+            if isinstance(hold, LedgerError):
+                outcomes.append((payment, hold))
+            elif payment.transfer_id in made:
+                now = await self._ledger.transfer(payment.transfer_id)
+                outcomes.append((payment, payment.outcome(now)))
+            else:
+                to_clear.append(payment)
+        if to_clear:
+            assert self._interledger is not None
+            states = await self._interledger.clear_many(
+                [p.outgoing for p in to_clear if p.outgoing is not None]
+            )
+            for payment, state in zip(to_clear, states, strict=True):
+                # An error: the runner decides from the ledger's state.
+                cleared = state if isinstance(state, Exception) else payment.result(state)
+                outcomes.append((payment, cleared))
+        return outcomes
 
     def _bulk_quote(
         self, sender: Customer, source: CustomerAccount, payee: Payee, amount: Money

@@ -2,6 +2,10 @@
 
 - ``PUT /transfers/{id}`` (the payer DFSP) prepare -> 201 the transfer, or 200 for the
   same request again; other content for a taken id -> 409 ``AlreadyExistsError``;
+- ``POST /transfers/batch`` ``{"transfers": [<a prepare's body, with its "id">, ...]}``
+  (the payer DFSP; at most 100, a bulk payment's, in one transaction) -> 200
+  ``{"transfers": [...]}``: each the transfer with ``"created"``, or ``{"id", "error":
+  {"id", "message", "status"}}`` for one refused as its ``PUT`` would be;
 - ``PUT /transfers/{id}/fulfillment`` (``text/plain``: the fulfilment, crypto-conditions
   ``oCKAI...`` form or the raw 32-byte preimage in base64url; a DFSP of the transfer)
   -> 200 the transfer, executed;
@@ -32,10 +36,12 @@ from central.ledger.domain import checked_transfer_id, reason_text
 from central.ledger.notifications import Sockets
 from central.ledger.service import CentralLedger, PositionTotals
 from central.ledger.wire import fulfilment_text, parse_fulfilment, parse_prepare, transfer_json
-from ussdloop.http import read_json_object
+from ussdloop.http import HttpError, read_json_object
 from ussdloop.money import Money
 
 MAX_BODY: Final = 64 * 1024
+MAX_PREPARES: Final = 100  # in one batch
+MAX_BATCH_BODY: Final = MAX_PREPARES * 4 * 1024
 MAX_TEXT: Final = 4096
 
 
@@ -48,6 +54,7 @@ class LedgerRoutes:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.put("/transfers/{id}", self.prepare),
+            web.post("/transfers/batch", self.prepare_many),
             web.get("/transfers/{id}", self.transfer),
             web.put("/transfers/{id}/fulfillment", self.fulfil),
             web.get("/transfers/{id}/fulfillment", self.fulfilment),
@@ -67,6 +74,27 @@ class LedgerRoutes:
         prepare = parse_prepare(body, transfer_id, self._currency)
         row, created = await self._ledger.prepare(payer.name, prepare)
         return self._transfer(row, 201 if created else 200)
+
+    async def prepare_many(self, request: web.Request) -> web.Response:
+        payer = dfsp(request)
+        body = await read_json_object(request, MAX_BATCH_BODY)
+        items = body.get("transfers")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ValidationError("'transfers' is a list of prepares")
+        if not 0 < len(items) <= MAX_PREPARES:
+            raise ValidationError(f"'transfers' holds 1 to {MAX_PREPARES} prepares")
+        prepares = [
+            parse_prepare(item, checked_transfer_id(str(item.get("id", ""))), self._currency)
+            for item in items
+        ]
+        outcomes = await self._ledger.prepare_many(payer.name, prepares)
+        answers = [
+            _refused_json(prepare.id, outcome)
+            if isinstance(outcome, HttpError)
+            else transfer_json(outcome[0], self._currency) | {"created": outcome[1]}
+            for prepare, outcome in zip(prepares, outcomes, strict=True)
+        ]
+        return web.json_response({"transfers": answers})
 
     async def transfer(self, request: web.Request) -> web.Response:
         transfer_id = checked_transfer_id(request.match_info["id"])
@@ -171,3 +199,8 @@ def _int_parameter(request: web.Request, name: str, default: int) -> int:
     if not value.isdigit() or len(value) > 18:
         raise ValidationError(f"{name!r} is a whole number")
     return int(value)
+
+
+def _refused_json(transfer_id: str, refusal: HttpError) -> dict[str, Any]:
+    error = {"id": refusal.error_id, "message": str(refusal), "status": refusal.status}
+    return {"id": transfer_id, "error": error}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +44,7 @@ from central.errors import (
     NotFoundError,
     ServiceUnavailableError,
     UnprocessableEntityError,
+    ValidationError,
 )
 from central.ledger.domain import (
     FEE_ACCOUNT,
@@ -67,6 +68,7 @@ from central.store import ParticipantRow
 from clearing.ilp.conditions import fulfills
 from ussdloop import db
 from ussdloop.forensic import ForensicUnavailable
+from ussdloop.http import HttpError
 from ussdloop.money import Money
 
 MAX_EXPIRE_BATCH: Final = 500
@@ -168,6 +170,96 @@ class CentralLedger:
             return change.row, True
         return await self._retried(change.row, digest), False
 
+    async def prepare_many(
+        self, caller: str, prepares: Sequence[Prepare]
+    ) -> list[tuple[LedgerTransferRow, bool] | HttpError]:
+        """``prepare`` of many transfers of one payer (a bulk payment's) in one
+        transaction: the accounts locked and the net debit position read once, then each
+        checked in turn (expiry, payee, cap); each refusal in its place."""
+        if any(prepare.payer != caller for prepare in prepares):
+            raise ForbiddenError("only the debited DFSP may prepare a transfer")
+        if len({prepare.id for prepare in prepares}) != len(prepares):
+            raise ValidationError("a transfer id appears twice")
+        digests = [request_digest(prepare) for prepare in prepares]
+        try:
+            if self._forensic is not None and not self._forensic.available:
+                raise _OneByOne  # retries are answered, new transfers wait for the chain
+            changes = await self._prepare_batch_once(caller, prepares, digests)
+            if changes is None:
+                await self._open_accounts([caller, *(p.payee for p in prepares)])
+                changes = await self._prepare_batch_once(caller, prepares, digests)
+                assert changes is not None, "the accounts were just opened"
+        except (_OneByOne, IntegrityError):  # a concurrent twin stored an id first
+            return [await self._prepare_or_refusal(caller, prepare) for prepare in prepares]
+        return [
+            await self._prepared(change, digest)
+            for change, digest in zip(changes, digests, strict=True)
+        ]
+
+    async def _prepare_or_refusal(
+        self, caller: str, prepare: Prepare
+    ) -> tuple[LedgerTransferRow, bool] | HttpError:
+        try:
+            return await self.prepare(caller, prepare)
+        except HttpError as refusal:
+            return refusal
+
+    async def _prepared(
+        self, change: _Change | HttpError, digest: str
+    ) -> tuple[LedgerTransferRow, bool] | HttpError:
+        """A batch prepare's answer for one transfer, once the batch committed."""
+        if isinstance(change, HttpError):
+            return change
+        await self._after(change)
+        if change.notices:
+            return change.row, True
+        try:
+            return await self._retried(change.row, digest), False
+        except HttpError as refusal:
+            return refusal
+
+    async def _prepare_batch_once(
+        self, payer: str, prepares: Sequence[Prepare], digests: Sequence[str]
+    ) -> list[_Change | HttpError] | None:
+        """The prepares in one transaction; None when an account is not open yet."""
+        names = {payer, *(prepare.payee for prepare in prepares)}
+        async with self._sessions.begin() as session:
+            accounts = await _lock_accounts(session, names, missing_ok=True)
+            if len(accounts) < len(names):
+                return None
+            ids = [prepare.id for prepare in prepares]
+            query = select(LedgerTransferRow).where(LedgerTransferRow.id.in_(ids))
+            twins = {row.id: row for row in await session.scalars(query)}
+            now, position = self._clock(), await _net_debit_position(session, payer)
+            payer_rows: dict[str, ParticipantRow] = {}  # by payee: read once each
+            changes: list[_Change | HttpError] = []
+            for prepare, digest in zip(prepares, digests, strict=True):
+                if prepare.id in twins:
+                    changes.append(_Change(twins[prepare.id]))
+                    continue
+                try:
+                    check_not_expired(prepare.expires_at, now)
+                    payer_row = payer_rows.get(prepare.payee)
+                    if payer_row is None:
+                        payer_row = await _payer_to_active_payee(session, payer, prepare.payee)
+                        payer_rows[prepare.payee] = payer_row
+                    if payer_row.status != Status.ACTIVE.value:
+                        raise ForbiddenError(f"the DFSP {payer_row.name!r} is paused")
+                    cap = payer_row.net_debit_cap_minor
+                    check_net_debit_cap(position, prepare.debit_minor, cap, self._currency)
+                except HttpError as refusal:
+                    changes.append(refusal)
+                    continue
+                position += prepare.debit_minor
+                row = _transfer_row(prepare, digest, now)
+                session.add(row)
+                changes.append(_Change(row, self._notify(session, row, accounts, now)))
+            await session.flush()  # the transfers before their entries
+            for prepare, change in zip(prepares, changes, strict=True):
+                if isinstance(change, _Change) and change.notices:
+                    session.add_all(_entry_rows(prepare))
+            return changes
+
     async def _prepare_opening(self, prepare: Prepare, digest: str) -> _Change:
         """Prepare; before a DFSP's first transfer, open its position account (opening
         it on every prepare would cost a transaction each time)."""
@@ -197,33 +289,10 @@ class CentralLedger:
             check_net_debit_cap(
                 position, prepare.debit_minor, payer.net_debit_cap_minor, self._currency
             )
-            row = LedgerTransferRow(
-                id=prepare.id,
-                payer=prepare.payer,
-                payee=prepare.payee,
-                amount_minor=prepare.amount_minor,
-                fee_minor=prepare.fee_minor,
-                condition=prepare.condition,
-                expires_at=prepare.expires_at,
-                state=TransferState.PREPARED.value,
-                reason=None,
-                fulfilment=None,
-                memo=json.dumps(prepare.memo),
-                debit_memo=None if prepare.debit_memo is None else json.dumps(prepare.debit_memo),
-                request_digest=digest,
-                prepared_at=now,
-                executed_at=None,
-                decided_at=None,
-                settlement_id=None,
-            )
+            row = _transfer_row(prepare, digest, now)
             session.add(row)
-            entries = prepare.entries()
-            assert_balanced(entries)
             await session.flush()
-            session.add_all(
-                LedgerEntryRow(transfer_id=row.id, account=account, amount_minor=amount)
-                for account, amount in entries
-            )
+            session.add_all(_entry_rows(prepare))
             return _Change(row, self._notify(session, row, accounts, now))
 
     async def _stored(self, transfer_id: str) -> LedgerTransferRow | None:
@@ -559,6 +628,41 @@ class CentralLedger:
         async with self._sessions() as session, session.begin():
             await session.connection(execution_options=db.READ_ONLY)
             yield session
+
+
+class _OneByOne(Exception):
+    """A batch of prepares is taken one at a time (see ``CentralLedger.prepare_many``)."""
+
+
+def _transfer_row(prepare: Prepare, digest: str, now: datetime) -> LedgerTransferRow:
+    return LedgerTransferRow(
+        id=prepare.id,
+        payer=prepare.payer,
+        payee=prepare.payee,
+        amount_minor=prepare.amount_minor,
+        fee_minor=prepare.fee_minor,
+        condition=prepare.condition,
+        expires_at=prepare.expires_at,
+        state=TransferState.PREPARED.value,
+        reason=None,
+        fulfilment=None,
+        memo=json.dumps(prepare.memo),
+        debit_memo=None if prepare.debit_memo is None else json.dumps(prepare.debit_memo),
+        request_digest=digest,
+        prepared_at=now,
+        executed_at=None,
+        decided_at=None,
+        settlement_id=None,
+    )
+
+
+def _entry_rows(prepare: Prepare) -> list[LedgerEntryRow]:
+    entries = prepare.entries()
+    assert_balanced(entries)
+    return [
+        LedgerEntryRow(transfer_id=prepare.id, account=account, amount_minor=amount)
+        for account, amount in entries
+    ]
 
 
 def _final(row: LedgerTransferRow) -> UnprocessableEntityError:

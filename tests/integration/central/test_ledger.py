@@ -4,6 +4,7 @@ and PostgreSQL when USSDLOOP_TEST_PG is set)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 
@@ -211,6 +212,47 @@ async def test_concurrent_prepares_stay_within_the_net_debit_cap(database: Datab
         assert (await dfsp1.prepare(transfer("dfsp1", "dfsp2", "60")[0])).state == "prepared"
         over = await refused(dfsp1.prepare(transfer("dfsp1", "dfsp2", "0.01")[0]))
         assert over.id == "NetDebitCapExceededError"
+
+
+@asyncio_test
+async def test_a_batch_of_prepares_is_checked_one_by_one_in_one_transaction(
+    database: Database,
+) -> None:
+    async with running_ledger(database) as network:
+        dfsp1 = await network.register("dfsp1", net_debit_cap="100")
+        await network.register("dfsp2")
+        await network.register("dfsp3")
+        await network.participants.pause("dfsp3")
+        first, fulfilment = transfer("dfsp1", "dfsp2", "40", "0.50")
+        batch = [
+            first,
+            transfer("dfsp1", "dfsp2", "60")[0],  # 100.50 in all: over the cap
+            transfer("dfsp1", "dfsp2", "59.50")[0],  # exactly the cap
+            transfer("dfsp1", "dfsp3", "1")[0],  # a paused payee
+            transfer("dfsp1", "dfsp2", "1", seconds=-1)[0],  # expired
+        ]
+        for _ in range(2):  # the second time: the same batch again, answered the same
+            outcomes = await dfsp1.prepare_many(batch)
+            states = [o.state if not isinstance(o, CentralError) else o.id for o in outcomes]
+            assert states == [
+                "prepared",
+                "NetDebitCapExceededError",
+                "prepared",
+                "UnprocessableEntityError",
+                "UnprocessableEntityError",
+            ]
+        assert (await network.operator.get(batch[2].id)).state == "prepared"
+        assert (await dfsp1.fulfil(first.id, fulfilment)).state == "executed"
+        other = [dataclasses.replace(first, amount=usd("41"))]
+        (conflict,) = await dfsp1.prepare_many(other)  # the same id, other content
+        assert isinstance(conflict, CentralError) and conflict.status == 409
+        http = network.service.base_url + "/transfers/batch"
+        headers = network.headers["dfsp1"]
+        for body in ({"transfers": []}, {"transfers": "all"}, {"transfers": [{"id": "x"}]}):
+            async with network.session.post(http, json=body, headers=headers) as response:
+                assert response.status == 400, body
+        dfsp2 = network.dfsps["dfsp2"]
+        assert (await refused(dfsp2.prepare_many([batch[2]]))).status == 403  # not its debit
 
 
 @asyncio_test
