@@ -160,6 +160,8 @@ class Connector(Generic[Held]):
     async def send_many(self, outgoings: Sequence[Outgoing]) -> list[str | BaseException]:
         """``send`` of many payments (a bulk payment's), their prepares in one call to the
         centre; each one's state, or what its ``send`` raised, in its place."""
+        # Waited for before the prepares, as ``send`` does: an outcome may come first.
+        waits = [self._wait_for(outgoing.transfer_id) for outgoing in outgoings]
         answers: dict[str, CentralTransfer | CentralError] = {}
         try:
             requests = [self._request(outgoing) for outgoing in outgoings]
@@ -169,21 +171,41 @@ class Connector(Generic[Held]):
                 answers[request.id] = answer
         except (CentralError, *_UNREACHABLE) as error:  # each send prepares on its own
             log.info("event=clearing_batch_prepare_failed error=%r", error)
-        sends = (self.send(o, prepared=answers.get(o.transfer_id)) for o in outgoings)
+        except BaseException:
+            for outgoing, (first, _) in zip(outgoings, waits, strict=True):
+                if first:
+                    self._waiting.pop(outgoing.transfer_id, None)
+            raise
+        sends = (
+            self._send(outgoing, first, waiting, answers.get(outgoing.transfer_id))
+            for outgoing, (first, waiting) in zip(outgoings, waits, strict=True)
+        )
         return await asyncio.gather(*sends, return_exceptions=True)
 
-    async def send(
-        self, outgoing: Outgoing, *, prepared: CentralTransfer | CentralError | None = None
+    async def send(self, outgoing: Outgoing) -> str:
+        """Prepare at the centre the payment whose funds this DFSP holds, and wait (at
+        most ``outcome_wait`` seconds) for the outcome; the state then: executed,
+        rejected, expired or still prepared (the connector finishes it in the background
+        and ``on_final`` is told)."""
+        first, waiting = self._wait_for(outgoing.transfer_id)
+        return await self._send(outgoing, first, waiting, None)
+
+    def _wait_for(self, transfer_id: str) -> tuple[bool, asyncio.Future[str]]:
+        """The future the outcome resolves; whether this call made it (a retry shares
+        the first one's)."""
+        first = transfer_id not in self._waiting
+        waiting = self._waiting.setdefault(transfer_id, asyncio.get_running_loop().create_future())
+        return first, waiting
+
+    async def _send(
+        self,
+        outgoing: Outgoing,
+        first: bool,
+        waiting: asyncio.Future[str],
+        prepared: CentralTransfer | CentralError | None,
     ) -> str:
-        """Prepare at the centre the payment whose funds this DFSP holds (unless the
-        centre's answer to its prepare is ``prepared`` already), and wait (at most
-        ``outcome_wait`` seconds) for the outcome; the state then: executed, rejected,
-        expired or still prepared (the connector finishes it in the background and
-        ``on_final`` is told)."""
-        first = outgoing.transfer_id not in self._waiting  # a retry shares its future
-        waiting = self._waiting.setdefault(
-            outgoing.transfer_id, asyncio.get_running_loop().create_future()
-        )
+        """``send`` once its outcome is waited for; ``prepared``: the centre's answer to
+        its prepare, when a batch asked already."""
         try:
             transfer = await self._prepare(outgoing, prepared)
             if transfer is None:  # not prepared before the expiry; a lost answer may have

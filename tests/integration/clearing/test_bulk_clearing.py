@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from central.fraud.client import FraudClient
 from dfsp.domain.payments import PaymentOrder, SendResult, UnknownReceiver
 from dfsp.interledger import ClearingUnavailable, TransferNotAllowed
@@ -16,12 +18,13 @@ from dfsp.payments import Payments
 from tests.integration.clearing.support import (
     EXECUTED,
     Network,
+    central_client,
     clearing_network,
     parties,
     usd,
 )
 from tests.integration.conftest import Database
-from tests.support import asyncio_test, until
+from tests.support import asyncio_test, eventually, until
 
 
 def payments_of(network: Network) -> Payments:
@@ -73,6 +76,44 @@ async def test_bulk_payments_to_both_dfsps_are_paid_together_and_the_ledgers_agr
         assert await network.payer.balance(bob) == usd("1010")
         assert await network.payer.balance(hamim) == usd("959")  # 25.50 + 10 + 5.50
         assert network.payer.told(hamim) == []  # a bulk payer has the batch's report
+
+
+@asyncio_test
+async def test_an_outcome_that_comes_before_the_batch_prepare_answers_is_not_missed(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The centre executes (and the payer commits) before the answer to the batch of
+    # prepares is read: each send must find its outcome, not wait and poll for it.
+    async with clearing_network(tmp_path, database) as network:
+        hamim, kani = await parties(network)
+        orders = [order(kani.user_number, "2"), order(kani.user_number, "3")]
+        central = central_client(network, "dfsp1")
+        prepare_many = central.prepare_many
+
+        async def answered_late(requests: Any) -> Any:
+            answers = await prepare_many(requests)
+
+            async def committed() -> bool:
+                states = [await network.payer.state_of(o.transfer_id) for o in orders]
+                return states == [EXECUTED, EXECUTED]
+
+            await eventually(committed)
+            return answers
+
+        monkeypatch.setattr(central, "prepare_many", answered_late)
+        connector, polled = network.payer.connector, []
+        poll_once = connector._poll_once
+
+        async def recorded_poll(transfer_id: str) -> str:
+            polled.append(transfer_id)
+            return await poll_once(transfer_id)
+
+        monkeypatch.setattr(connector, "_poll_once", recorded_poll)
+        outcomes = await payments_of(network).send_bulk(
+            hamim.customer_id, str(hamim.primary_account_id), orders
+        )
+        assert [o.status.value for o in outcomes if isinstance(o, SendResult)] == [EXECUTED] * 2
+        assert polled == []  # the outcomes were waited for before the prepares went
 
 
 @asyncio_test
