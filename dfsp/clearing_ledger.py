@@ -172,19 +172,13 @@ class ClearingLedger:
         )
 
     async def commit(self, transfer_id: str) -> Transfer:
-        transfer = await self._ledger.transfer(transfer_id)
-        if transfer.state is TransferState.PREPARED:
-            return await self._ledger.execute(transfer_id)
-        return transfer
+        return await self._ledger.execute_if_prepared(transfer_id)
 
     async def release(self, transfer_id: str, reason: str) -> Transfer | None:
         try:
-            transfer = await self._ledger.transfer(transfer_id)
+            return await self._ledger.reject_if_prepared(transfer_id, reason)
         except UnknownTransfer:
             return None  # nothing was held here (refused before the hold)
-        if transfer.state is TransferState.PREPARED:
-            return await self._ledger.reject(transfer_id, reason)
-        return transfer
 
     async def in_flight(self) -> list[str]:
         query = select(store.TransferRow.id, store.TransferRow.memo).where(

@@ -39,14 +39,12 @@ from dfsp.domain.invoices import Invoice
 from dfsp.domain.payments import SendResult
 from dfsp.domain.tiers import Tier, TierChange
 from dfsp.domain.transfers import (
-    InvalidRequest,
     LedgerError,
     Posting,
     Transfer,
     TransferExpired,
     TransferRequest,
     TransferState,
-    UnknownTransfer,
 )
 from dfsp.forensic import DfspForensic
 from dfsp.invoices import Invoices
@@ -89,7 +87,7 @@ class ForensicLedger(Ledger):
         """Where the records find the parties' user numbers (built after the ledger)."""
         self._customers = customers
 
-    async def prepare(
+    async def _prepare(
         self,
         transfer_id: str,
         postings: Iterable[Posting],
@@ -97,46 +95,34 @@ class ForensicLedger(Ledger):
         kind: str,
         expires_at: datetime,
         memo: Mapping[str, Any] | None = None,
-    ) -> Transfer:
-        before = await self._state_of(transfer_id)
-        transfer = await super().prepare(
+    ) -> tuple[Transfer, TransferState | None]:
+        transfer, before = await super()._prepare(
             transfer_id, postings, kind=kind, expires_at=expires_at, memo=memo
         )
-        if before is None and transfer.state is TransferState.PREPARED:
+        if before is None:  # held by this call, not found by a retry
             await self._record("transfer.held", transfer)
-        return transfer
+        return transfer, before
 
-    async def execute(self, transfer_id: str) -> Transfer:
-        before = await self._state_of(transfer_id)
-        try:
-            transfer = await super().execute(transfer_id)
-        except TransferExpired:
-            if before is TransferState.PREPARED:
-                await self._record("transfer.released", await self.transfer(transfer_id))
-            raise
-        if before is TransferState.PREPARED:
-            await self._record("transfer.committed", transfer)
-        return transfer
+    async def _execute(self, transfer_id: str) -> tuple[Transfer, TransferState]:
+        transfer, before = await super()._execute(transfer_id)
+        if before is TransferState.PREPARED:  # decided by this call
+            await self._record(_decision_event(transfer), transfer)
+        return transfer, before
 
-    async def transfer_now(
+    async def _transfer_now(
         self,
         transfer_id: str,
         postings: Iterable[Posting],
         *,
         kind: str,
         memo: Mapping[str, Any] | None = None,
-    ) -> Transfer:
-        before = await self._state_of(transfer_id)
-        try:
-            transfer = await super().transfer_now(transfer_id, postings, kind=kind, memo=memo)
-        except TransferExpired:
-            if before is TransferState.PREPARED:
-                await self._record("transfer.released", await self.transfer(transfer_id))
-            raise
-        if before is not TransferState.EXECUTED:
-            event = "transfer.executed" if before is None else "transfer.committed"
-            await self._record(event, transfer)
-        return transfer
+    ) -> tuple[Transfer, TransferState | None]:
+        transfer, before = await super()._transfer_now(transfer_id, postings, kind=kind, memo=memo)
+        if before is None:  # made and executed by this call
+            await self._record("transfer.executed", transfer)
+        elif before is TransferState.PREPARED:  # a prepared twin, decided by this call
+            await self._record(_decision_event(transfer), transfer)
+        return transfer, before
 
     async def transfer_many(
         self, requests: Sequence[TransferRequest]
@@ -162,12 +148,11 @@ class ForensicLedger(Ledger):
                 await self._record("transfer.held", outcome)  # held just now
         return outcomes
 
-    async def reject(self, transfer_id: str, reason: str) -> Transfer:
-        before = await self._state_of(transfer_id)
-        transfer = await super().reject(transfer_id, reason)
-        if before is TransferState.PREPARED and transfer.state is TransferState.REJECTED:
+    async def _reject(self, transfer_id: str, reason: str) -> tuple[Transfer, TransferState]:
+        transfer, before = await super()._reject(transfer_id, reason)
+        if before is TransferState.PREPARED:  # rejected by this call
             await self._record("transfer.released", transfer)
-        return transfer
+        return transfer, before
 
     async def expire_due(
         self, now: datetime | None = None, *, limit: int = MAX_EXPIRE_BATCH
@@ -176,12 +161,6 @@ class ForensicLedger(Ledger):
         for transfer_id in expired:
             await self._record("transfer.released", await self.transfer(transfer_id))
         return expired
-
-    async def _state_of(self, transfer_id: str) -> TransferState | None:
-        try:
-            return (await self.transfer(transfer_id)).state
-        except (UnknownTransfer, InvalidRequest):
-            return None
 
     @asynccontextmanager
     async def recording_after(self) -> AsyncIterator[None]:
@@ -248,6 +227,11 @@ class ForensicLedger(Ledger):
             if len(self._user_numbers) > USER_NUMBERS_KEPT:
                 self._user_numbers.popitem(last=False)
         return number
+
+
+def _decision_event(transfer: Transfer) -> str:
+    """The record of a held transfer decided now: executed, or (past its expiry) expired."""
+    return "transfer.committed" if transfer.state is TransferState.EXECUTED else "transfer.released"
 
 
 async def user_number_of(customers: Customers, customer_id: str | None) -> str | None:

@@ -207,9 +207,25 @@ class Ledger:
         The same id with the same postings and kind returns the existing transfer, in
         whatever state it is now; with other content it raises ``TransferConflict``.
         """
+        transfer, _ = await self._prepare(
+            transfer_id, postings, kind=kind, expires_at=expires_at, memo=memo
+        )
+        return transfer
+
+    async def _prepare(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        expires_at: datetime,
+        memo: Mapping[str, Any] | None = None,
+    ) -> tuple[Transfer, TransferState | None]:
+        """``prepare``, and the transfer's state before it (None: held by this call), read
+        in its transaction, so the forensic ledger needs no read of its own."""
         request = TransferRequest.checked(transfer_id, postings, kind, memo)
 
-        async def attempt() -> Transfer:
+        async def attempt() -> tuple[Transfer, TransferState | None]:
             async with self._sessions.begin() as session:
                 row = await _existing(session, request)
                 if row is None:
@@ -218,8 +234,10 @@ class Ledger:
                     if row is None:
                         now = self._now()
                         check_expiry(expires_at, now)
-                        row = _hold(session, request, accounts, expires_at, now)
-                return store.transfer_value(row)
+                        held = _hold(session, request, accounts, expires_at, now)
+                        return store.transfer_value(held), None
+                transfer = store.transfer_value(row)
+                return transfer, transfer.state  # prepare leaves a stored transfer as it is
 
         return await _again_after_duplicate(attempt)
 
@@ -227,13 +245,25 @@ class Ledger:
         """Apply a prepared transfer: balances move, holds are released, entries are
         written. At or after its expiry it is marked expired and ``TransferExpired``
         raised; a second execute returns it; execute after reject is refused."""
+        transfer, before = await self._execute(transfer_id)
+        decide(transfer_id, before, TransferState.EXECUTED)  # refuses one rejected or expired
+        return _executed(transfer, before)
+
+    async def execute_if_prepared(self, transfer_id: str) -> Transfer:
+        """``execute`` of a prepared transfer; one decided already, whatever the decision,
+        is returned as it is (the clearing commits what the centre executed, once)."""
+        return _executed(*await self._execute(transfer_id))
+
+    async def _execute(self, transfer_id: str) -> tuple[Transfer, TransferState]:
+        """Execute (or, past its expiry, expire) a prepared transfer in one transaction,
+        leaving one decided already as it is; the transfer, and its state before, read
+        under its lock (what the forensic ledger records depends on it)."""
         async with self._sessions.begin() as session:
             row = await _locked_transfer(session, transfer_id)
-            executed = await self._execute_locked(session, row)
-            transfer = store.transfer_value(row)
-        if not executed:
-            raise TransferExpired(transfer_id)
-        return transfer
+            before = TransferState(row.state)
+            if before is TransferState.PREPARED:
+                await self._execute_locked(session, row)
+            return store.transfer_value(row), before
 
     async def transfer_now(
         self,
@@ -245,23 +275,33 @@ class Ledger:
     ) -> Transfer:
         """Prepare and execute in one transaction (a payment inside this DFSP). A retry
         returns the executed transfer; an existing prepared twin is executed."""
+        return _executed(*await self._transfer_now(transfer_id, postings, kind=kind, memo=memo))
+
+    async def _transfer_now(
+        self,
+        transfer_id: str,
+        postings: Iterable[Posting],
+        *,
+        kind: str,
+        memo: Mapping[str, Any] | None = None,
+    ) -> tuple[Transfer, TransferState | None]:
+        """``transfer_now`` without raising ``TransferExpired`` for a prepared twin this
+        call expired; the transfer, and its state before (None: made by this call)."""
         request = TransferRequest.checked(transfer_id, postings, kind, memo)
 
-        async def attempt() -> tuple[Transfer, bool]:
+        async def attempt() -> tuple[Transfer, TransferState | None]:
             async with self._sessions.begin() as session:
                 row = await _existing(session, request, lock=True)  # transfer, then accounts
                 accounts = await store.lock_accounts(session, accounts_of(request.postings))
+                before = None if row is None else TransferState(row.state)
                 if row is None:
                     if await _existing(session, request) is not None:
                         raise _TwinCommitted  # start again, locking the twin first
                     row = _hold(session, request, accounts, None, self._now())
-                executed = await self._execute_locked(session, row, accounts)
-                return store.transfer_value(row), executed
+                await self._execute_locked(session, row, accounts)
+                return store.transfer_value(row), before
 
-        transfer, executed = await _again_after_duplicate(attempt)
-        if not executed:
-            raise TransferExpired(transfer_id)
-        return transfer
+        return await _again_after_duplicate(attempt)
 
     async def transfer_many(
         self, requests: Sequence[TransferRequest]
@@ -329,13 +369,27 @@ class Ledger:
     async def reject(self, transfer_id: str, reason: str) -> Transfer:
         """Release the held funds, recording why; a second reject returns the transfer,
         reject after execute (or expiry) is refused with ``InvalidTransition``."""
+        transfer, before = await self._reject(transfer_id, reason)
+        decide(transfer_id, before, TransferState.REJECTED)  # refuses one executed or expired
+        return transfer
+
+    async def reject_if_prepared(self, transfer_id: str, reason: str) -> Transfer:
+        """``reject`` of a prepared transfer; one decided already, whatever the decision,
+        is returned as it is (the clearing releases what the centre did not execute)."""
+        transfer, _ = await self._reject(transfer_id, reason)
+        return transfer
+
+    async def _reject(self, transfer_id: str, reason: str) -> tuple[Transfer, TransferState]:
+        """Reject a prepared transfer in one transaction, leaving one decided already as
+        it is; the transfer, and its state before, read under its lock."""
         async with self._sessions.begin() as session:
             row = await _locked_transfer(session, transfer_id)
-            if decide(row.id, TransferState(row.state), TransferState.REJECTED):
+            before = TransferState(row.state)
+            if before is TransferState.PREPARED:
                 accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
                 _release(row, accounts)
                 _decided(row, TransferState.REJECTED, self._now(), reason_text(reason))
-            return store.transfer_value(row)
+            return store.transfer_value(row), before
 
     async def expire_due(
         self, now: datetime | None = None, *, limit: int = MAX_EXPIRE_BATCH
@@ -364,17 +418,18 @@ class Ledger:
         session: AsyncSession,
         row: TransferRow,
         accounts: dict[str, AccountRow] | None = None,
-    ) -> bool:
-        """Execute (or, past its expiry, expire) a locked transfer; False if expired."""
+    ) -> None:
+        """Execute (or, past its expiry, expire) a locked transfer; one decided already is
+        left as it is, or refused (rejected, expired) as ``decide`` says."""
         if TransferState(row.state) is not TransferState.PREPARED:
-            return _apply_execution(row, {}, self._now(), [])  # decided already: as it is
+            _apply_execution(row, {}, self._now(), [])
+            return
         if accounts is None:
             accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
         entries: list[dict[str, Any]] = []
-        executed = _apply_execution(row, accounts, self._now(), entries)
+        _apply_execution(row, accounts, self._now(), entries)
         if entries:  # one statement for all the entries (after the flush of the rest)
             await session.execute(insert(EntryRow), entries)
-        return executed
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -405,6 +460,14 @@ async def _existing(
     if row is not None and not request.same_as(row.kind, store.postings_of(row)):
         raise TransferConflict(request.id)
     return row
+
+
+def _executed(transfer: Transfer, before: TransferState | None) -> Transfer:
+    """The transfer an execution returned, or ``TransferExpired`` if that execution
+    found it prepared and expired it (the expiry stands: it was committed)."""
+    if before is TransferState.PREPARED and transfer.state is TransferState.EXPIRED:
+        raise TransferExpired(transfer.id)
+    return transfer
 
 
 def _apply_execution(

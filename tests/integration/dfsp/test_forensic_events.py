@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dfsp.domain.transfers import Posting
+from dfsp.domain.transfers import Posting, TransferExpired
 from dfsp.forensic import DfspForensic
 from dfsp.forensic_events import ForensicCustomers, ForensicLedger
+from dfsp.ledger import Ledger
 from tests.integration.conftest import Database
+from tests.integration.dfsp.test_customers import NOW
 from tests.integration.dfsp.test_payments import FEES, FLOAT, open_network
 from tests.integration.dfsp.test_tiers import TIERS, top_up
 from tests.support import asyncio_test
@@ -54,22 +57,58 @@ async def test_an_automatic_upgrade_is_written_to_the_forensic_log_once(
         ]
 
 
+async def logged_ledger(ledger: Ledger, sink: RecordedLog) -> ForensicLedger:
+    """The same ledger, logged to ``sink``."""
+    writer = ForensicWriter("dfsp1", Ed25519PrivateKey.generate(), sink)
+    await writer.start()
+    logged = ForensicLedger.__new__(ForensicLedger)
+    logged.__dict__.update(
+        vars(ledger),
+        _forensic=DfspForensic("dfsp1", writer),
+        _fee_account=FEES,
+        _customers=None,
+        _user_numbers={},
+    )
+    return logged
+
+
+@asyncio_test
+async def test_racing_decisions_of_a_held_transfer_are_recorded_once_each(
+    database: Database,
+) -> None:
+    async with open_network(database, TIERS) as net:
+        sink = RecordedLog()
+        logged = await logged_ledger(net.dfsp.ledger, sink)
+        now = [NOW]
+        logged._clock = lambda: now[0]
+        account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
+        hold = [Posting(FLOAT, account, 100)]
+        until = NOW + timedelta(seconds=30)
+        for tid in ("t-1", "t-2"):
+            await asyncio.gather(
+                *(logged.prepare(tid, hold, kind="p2p", expires_at=until) for _ in range(3))
+            )
+        await asyncio.gather(*(logged.execute("t-1") for _ in range(3)))
+        now[0] = until
+        outcomes = await asyncio.gather(
+            *(logged.execute("t-2") for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, TransferExpired) for outcome in outcomes)
+        assert [(r.event, r.subject, r.data["state"]) for r in sink.records[1:]] == [
+            ("transfer.held", "t-1", "prepared"),
+            ("transfer.held", "t-2", "prepared"),
+            ("transfer.committed", "t-1", "executed"),
+            ("transfer.released", "t-2", "expired"),
+        ]
+
+
 @asyncio_test
 async def test_a_transfer_made_inside_recording_after_is_logged_on_leaving_it(
     database: Database,
 ) -> None:
     async with open_network(database, TIERS) as net:
         sink = RecordedLog()
-        writer = ForensicWriter("dfsp1", Ed25519PrivateKey.generate(), sink)
-        await writer.start()
-        logged = ForensicLedger.__new__(ForensicLedger)  # the same ledger, logged
-        logged.__dict__.update(
-            vars(net.dfsp.ledger),
-            _forensic=DfspForensic("dfsp1", writer),
-            _fee_account=FEES,
-            _customers=None,
-            _user_numbers={},
-        )
+        logged = await logged_ledger(net.dfsp.ledger, sink)
         account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
         with pytest.raises(RuntimeError):
             async with logged.recording_after():

@@ -258,6 +258,39 @@ async def test_execution_at_the_expiry_time_expires_the_transfer_instead(
 
 
 @asyncio_test
+async def test_deciding_only_if_prepared_returns_a_decided_transfer_as_it_is(
+    database: Database,
+) -> None:
+    clock = Clock()
+    async with open_ledger(database, clock) as ledger:
+        await open_accounts(ledger, alice=1_000, bob=0)
+        lives = {"rejected": 60, "executed": 60, "expired": 10, "late": 20, "held": 60}
+        for tid, seconds in lives.items():
+            expires_at = clock.now + timedelta(seconds=seconds)
+            await ledger.prepare(
+                tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=expires_at
+            )
+        await ledger.reject("rejected", "declined")
+        await ledger.execute("executed")
+        clock.advance(10)
+        assert await ledger.expire_due() == ["expired"]
+        clock.advance(10)
+        for tid in ("rejected", "executed", "expired"):
+            decided = await ledger.transfer(tid)
+            assert await ledger.execute_if_prepared(tid) == decided
+            assert await ledger.reject_if_prepared(tid, "too late") == decided
+        with pytest.raises(TransferExpired):  # prepared, past its expiry: expired now
+            await ledger.execute_if_prepared("late")
+        assert (await ledger.transfer("late")).state is TransferState.EXPIRED
+        rejected = await ledger.reject_if_prepared("held", "declined")
+        assert (rejected.state, rejected.reason) == (TransferState.REJECTED, "declined")
+        with pytest.raises(UnknownTransfer):
+            await ledger.execute_if_prepared("never")
+        assert await ledger.balance("alice") == (usd(900), usd(900))
+        await assert_consistent(ledger)
+
+
+@asyncio_test
 async def test_the_expiry_sweep_releases_due_holds_only(database: Database) -> None:
     clock = Clock()
     async with open_ledger(database, clock) as ledger:
