@@ -42,7 +42,6 @@ from dfsp.domain.transfers import (
     LedgerError,
     Posting,
     Transfer,
-    TransferExpired,
     TransferRequest,
     TransferState,
 )
@@ -124,28 +123,17 @@ class ForensicLedger(Ledger):
             await self._record(_decision_event(transfer), transfer)
         return transfer, before
 
-    async def transfer_many(
-        self, requests: Sequence[TransferRequest]
-    ) -> list[Transfer | LedgerError]:
-        before = await self.states(request.id for request in requests)
-        outcomes = await super().transfer_many(requests)
-        for request, outcome in zip(requests, outcomes, strict=True):
-            was = before.get(request.id)
-            if isinstance(outcome, Transfer) and was is not TransferState.EXECUTED:
-                event = "transfer.executed" if was is None else "transfer.committed"
-                await self._record(event, outcome)
-            elif isinstance(outcome, TransferExpired) and was is TransferState.PREPARED:
-                await self._record("transfer.released", await self.transfer(request.id))
-        return outcomes
-
-    async def prepare_many(
-        self, requests: Sequence[TransferRequest], *, expires_at: datetime
-    ) -> list[Transfer | LedgerError]:
-        before = await self.states(request.id for request in requests)
-        outcomes = await super().prepare_many(requests, expires_at=expires_at)
-        for request, outcome in zip(requests, outcomes, strict=True):
-            if isinstance(outcome, Transfer) and request.id not in before:
-                await self._record("transfer.held", outcome)  # held just now
+    async def _many(
+        self, requests: Sequence[TransferRequest], *, expires_at: datetime | None, execute: bool
+    ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
+        outcomes = await super()._many(requests, expires_at=expires_at, execute=execute)
+        for outcome, before in outcomes:
+            if not isinstance(outcome, Transfer):
+                continue
+            if before is None:  # made by this call
+                await self._record("transfer.executed" if execute else "transfer.held", outcome)
+            elif execute and before is TransferState.PREPARED:  # decided by this call
+                await self._record(_decision_event(outcome), outcome)
         return outcomes
 
     async def _reject(self, transfer_id: str, reason: str) -> tuple[Transfer, TransferState]:

@@ -310,7 +310,8 @@ class Ledger:
         payments inside this DFSP), each idempotent on its id as ``transfer_now`` is.
         One refused (its funds, a conflicting twin, expired) has its error in its place
         and moves nothing; the others go on. Transfers, then accounts, are locked once."""
-        return await self._many(requests, expires_at=None, execute=True)
+        outcomes = await self._many(requests, expires_at=None, execute=True)
+        return [_executed_or_expired(outcome, before) for outcome, before in outcomes]
 
     async def prepare_many(
         self, requests: Sequence[TransferRequest], *, expires_at: datetime
@@ -319,20 +320,21 @@ class Ledger:
         transaction (a bulk batch's payments to other DFSPs), each idempotent on its id
         as ``prepare`` is; one refused has its error in its place, the others go on."""
         check_expiry(expires_at, self._now())
-        return await self._many(requests, expires_at=expires_at, execute=False)
+        outcomes = await self._many(requests, expires_at=expires_at, execute=False)
+        return [outcome for outcome, _ in outcomes]
 
     async def _many(
         self, requests: Sequence[TransferRequest], *, expires_at: datetime | None, execute: bool
-    ) -> list[Transfer | LedgerError]:
-        """Hold (and, with ``execute``, execute) each request in one database transaction,
-        after locking the stored transfers, then every account, once; each refusal in its
-        request's place (raised before any change to it, but for an expiry, which stands
-        as ``transfer_now``'s does)."""
+    ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
+        """Hold (and, with ``execute``, execute: past its expiry, expire) each request in
+        one database transaction, after locking the stored transfers, then every account,
+        once; each one's transfer or refusal (made before any change to it), with the
+        state it had before (None: held by this call), in its request's place."""
         ids = [request.id for request in requests]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("a transfer id appears twice among the requests")
 
-        async def attempt() -> list[Transfer | LedgerError]:
+        async def attempt() -> list[tuple[Transfer | LedgerError, TransferState | None]]:
             async with self._sessions.begin() as session:
                 found = await store.find_transfers(session, ids, lock=True)
                 accounts = await store.lock_accounts(
@@ -342,9 +344,10 @@ class Ledger:
                     raise _TwinCommitted  # start again, locking the twins first
                 now = self._now()
                 entries: list[dict[str, Any]] = []
-                outcomes: list[TransferRow | LedgerError] = []
+                outcomes: list[tuple[TransferRow | LedgerError, TransferState | None]] = []
                 for request in requests:
                     row = found.get(request.id)
+                    before = None if row is None else TransferState(row.state)
                     try:
                         if row is not None and not request.same_as(
                             row.kind, store.postings_of(row)
@@ -352,15 +355,16 @@ class Ledger:
                             raise TransferConflict(request.id)
                         if row is None:
                             row = _hold(session, request, accounts, expires_at, now)
-                        if execute and not _apply_execution(row, accounts, now, entries):
-                            raise TransferExpired(request.id)
-                        outcomes.append(row)
+                        if execute:
+                            _apply_execution(row, accounts, now, entries)
+                        outcomes.append((row, before))
                     except LedgerError as refusal:
-                        outcomes.append(refusal)
+                        outcomes.append((refusal, before))
                 if entries:  # one statement for every entry (after the flush of the rest)
                     await session.execute(insert(EntryRow), entries)
                 return [
-                    store.transfer_value(o) if isinstance(o, TransferRow) else o for o in outcomes
+                    (store.transfer_value(o) if isinstance(o, TransferRow) else o, before)
+                    for o, before in outcomes
                 ]
 
         # Each attempt that meets a new twin finds one more id stored the next time.
@@ -468,6 +472,18 @@ def _executed(transfer: Transfer, before: TransferState | None) -> Transfer:
     if before is TransferState.PREPARED and transfer.state is TransferState.EXPIRED:
         raise TransferExpired(transfer.id)
     return transfer
+
+
+def _executed_or_expired(
+    outcome: Transfer | LedgerError, before: TransferState | None
+) -> Transfer | LedgerError:
+    """``_executed`` of one of many: its ``TransferExpired`` in its place."""
+    if isinstance(outcome, LedgerError):
+        return outcome
+    try:
+        return _executed(outcome, before)
+    except TransferExpired as expired:
+        return expired
 
 
 def _apply_execution(

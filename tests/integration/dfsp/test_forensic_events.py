@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dfsp.domain.transfers import Posting, TransferExpired
+from dfsp.domain.transfers import Posting, TransferExpired, TransferRequest
 from dfsp.forensic import DfspForensic
 from dfsp.forensic_events import ForensicCustomers, ForensicLedger
 from dfsp.ledger import Ledger
@@ -121,4 +121,35 @@ async def test_a_transfer_made_inside_recording_after_is_logged_on_leaving_it(
             ("transfer.executed", "t-1"),
             ("transfer.executed", "t-2"),
             ("transfer.executed", "t-3"),
+        ]
+
+
+@asyncio_test
+async def test_transfers_made_many_at_once_are_recorded_as_one_at_a_time(
+    database: Database,
+) -> None:
+    async with open_network(database, TIERS) as net:
+        sink = RecordedLog()
+        logged = await logged_ledger(net.dfsp.ledger, sink)
+        now = [NOW]
+        logged._clock = lambda: now[0]
+        account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
+
+        def request(tid: str, minor: int) -> TransferRequest:
+            return TransferRequest.checked(tid, [Posting(FLOAT, account, minor)], "bulk")
+
+        soon, later = NOW + timedelta(seconds=5), NOW + timedelta(seconds=60)
+        await logged.prepare_many([request("h-1", 100)], expires_at=soon)
+        await logged.prepare_many([request("h-2", 200), request("h-1", 100)], expires_at=later)
+        now[0] = soon  # h-1 is past its expiry, h-2 is not
+        batch = [request("h-1", 100), request("h-2", 200), request("n-1", 300)]
+        for _ in range(2):  # the second time: nothing new to record
+            outcomes = await logged.transfer_many(batch)
+            assert isinstance(outcomes[0], TransferExpired)
+        assert [(r.event, r.subject, r.data["state"]) for r in sink.records[1:]] == [
+            ("transfer.held", "h-1", "prepared"),
+            ("transfer.held", "h-2", "prepared"),
+            ("transfer.released", "h-1", "expired"),
+            ("transfer.committed", "h-2", "executed"),
+            ("transfer.executed", "n-1", "executed"),
         ]
