@@ -251,12 +251,12 @@ class Payments:
         for index, order in enumerate(orders):
             payee = payees.get(order.receiver_user_number)
             try:
+                if order.amount.minor <= 0:
+                    raise InvalidAmount("the amount must be above zero")
                 if payee is not None:
                     local.append(self._bulk_payment(index, sender, source, payee, order))
                 elif self._interledger is None:
                     raise UnknownReceiver(order.receiver_user_number)
-                elif order.amount.minor <= 0:
-                    raise InvalidAmount("the amount must be above zero")
                 elif not _is_uuid(order.transfer_id):
                     raise InvalidRequest("a payment to another DFSP needs a UUID as its id")
                 else:
@@ -388,9 +388,8 @@ class Payments:
     def _bulk_quote(
         self, sender: Customer, source: CustomerAccount, payee: Payee, amount: Money
     ) -> SendQuote:
-        """``quote_send``'s quote of a bulk payment to a customer here."""
-        if amount.minor <= 0:
-            raise InvalidAmount("the amount must be above zero")
+        """``quote_send``'s quote of a bulk payment (of a positive amount) to a customer
+        here."""
         receiver = payee.customer
         if receiver.blacklisted:
             raise ReceiverBlocked(str(receiver.user_number))
