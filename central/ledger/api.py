@@ -9,6 +9,10 @@
 - ``PUT /transfers/{id}/fulfillment`` (``text/plain``: the fulfilment, crypto-conditions
   ``oCKAI...`` form or the raw 32-byte preimage in base64url; a DFSP of the transfer)
   -> 200 the transfer, executed;
+- ``POST /transfers/fulfillments`` ``{"fulfillments": [{"id", "fulfillment": <the
+  text of a PUT fulfillment>}, ...]}`` (a DFSP of the transfers; at most 100, in one
+  transaction) -> 200 ``{"transfers": [...]}``: each the transfer, or ``{"id", "error":
+  {...}}`` for one refused as its ``PUT`` would be;
 - ``GET /transfers/{id}/fulfillment`` -> ``text/plain`` (404 until executed);
 - ``PUT /transfers/{id}/rejection`` (``text/plain`` reason; a DFSP of the transfer)
   -> 200 the transfer, rejected;
@@ -18,7 +22,8 @@
 - ``GET /notifications?after=<seq>&limit=<n>`` (a DFSP: its own, in order, at most
   500), ``GET /notifications/ws`` (a DFSP: WebSocket of its notifications).
 
-Refusals: ``ValidationError`` 400 (malformed), ``InvalidUriParameterError`` 400 (the id
+Refusals: ``ValidationError`` 400 (malformed; a batch with a malformed item or an id twice
+is refused whole), ``InvalidUriParameterError`` 400 (the id
 is not a UUID), ``ForbiddenError`` 403, ``NotFoundError`` 404, ``AlreadyExistsError``
 409, ``UnprocessableEntityError`` 422 (expired, wrong fulfilment, sums, unknown or paused
 payee...), ``UnsupportedCryptoTypeError`` 422, ``NetDebitCapExceededError`` 422.
@@ -31,7 +36,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from central.auth import Operator, caller, dfsp, operator_only, operator_or_self
-from central.errors import NotFoundError, ValidationError
+from central.errors import NotFoundError, UnprocessableEntityError, ValidationError
 from central.ledger.domain import checked_transfer_id, reason_text
 from central.ledger.notifications import Sockets
 from central.ledger.service import CentralLedger, PositionTotals
@@ -42,6 +47,8 @@ from ussdloop.money import Money
 MAX_BODY: Final = 64 * 1024
 MAX_PREPARES: Final = 100  # in one batch
 MAX_BATCH_BODY: Final = MAX_PREPARES * 4 * 1024
+MAX_FULFILMENTS: Final = 100  # in one batch
+MAX_FULFILMENTS_BODY: Final = MAX_FULFILMENTS * 256  # an id and a fulfilment: ~150 bytes
 MAX_TEXT: Final = 4096
 
 
@@ -55,6 +62,7 @@ class LedgerRoutes:
         return [
             web.put("/transfers/{id}", self.prepare),
             web.post("/transfers/batch", self.prepare_many),
+            web.post("/transfers/fulfillments", self.fulfil_many),
             web.get("/transfers/{id}", self.transfer),
             web.put("/transfers/{id}/fulfillment", self.fulfil),
             web.get("/transfers/{id}/fulfillment", self.fulfilment),
@@ -78,9 +86,7 @@ class LedgerRoutes:
     async def prepare_many(self, request: web.Request) -> web.Response:
         payer = dfsp(request)
         body = await read_json_object(request, MAX_BATCH_BODY)
-        items = body.get("transfers")
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise ValidationError("'transfers' is a list of prepares")
+        items = _batch(body, "transfers")
         if not 0 < len(items) <= MAX_PREPARES:
             raise ValidationError(f"'transfers' holds 1 to {MAX_PREPARES} prepares")
         prepares = [
@@ -105,6 +111,21 @@ class LedgerRoutes:
         transfer_id = checked_transfer_id(request.match_info["id"])
         preimage = parse_fulfilment(await _text(request))
         return self._transfer(await self._ledger.fulfil(who.name, transfer_id, preimage))
+
+    async def fulfil_many(self, request: web.Request) -> web.Response:
+        who = dfsp(request, active=False)
+        items = _batch(await read_json_object(request, MAX_FULFILMENTS_BODY), "fulfillments")
+        if not 0 < len(items) <= MAX_FULFILMENTS:
+            raise ValidationError(f"'fulfillments' holds 1 to {MAX_FULFILMENTS} fulfilments")
+        fulfilments = [_fulfilment_of(item) for item in items]
+        outcomes = await self._ledger.fulfil_many(who.name, fulfilments)
+        answers = [
+            _refused_json(transfer_id, outcome)
+            if isinstance(outcome, HttpError)
+            else transfer_json(outcome, self._currency)
+            for (transfer_id, _), outcome in zip(fulfilments, outcomes, strict=True)
+        ]
+        return web.json_response({"transfers": answers})
 
     async def fulfilment(self, request: web.Request) -> web.Response:
         transfer_id = checked_transfer_id(request.match_info["id"])
@@ -199,6 +220,28 @@ def _int_parameter(request: web.Request, name: str, default: int) -> int:
     if not value.isdigit() or len(value) > 18:
         raise ValidationError(f"{name!r} is a whole number")
     return int(value)
+
+
+def _batch(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValidationError(f"{key!r} is a list of objects")
+    return items
+
+
+def _fulfilment_of(item: dict[str, Any]) -> tuple[str, bytes]:
+    """A batch item's transfer id and preimage; a bad one refuses the whole batch (400)."""
+    transfer_id = checked_transfer_id(str(item.get("id", "")))
+    text = item.get("fulfillment")
+    try:
+        if not isinstance(text, str):
+            raise ValidationError("not text")
+        return transfer_id, parse_fulfilment(text)
+    except (ValidationError, UnprocessableEntityError):
+        raise ValidationError(
+            f"the fulfillment of {transfer_id} is not a fulfilment (crypto-conditions form "
+            "or a 32-byte preimage, base64url)"
+        ) from None
 
 
 def _refused_json(transfer_id: str, refusal: HttpError) -> dict[str, Any]:

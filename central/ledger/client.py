@@ -98,16 +98,23 @@ class LedgerClient:
         """``prepare`` of many transfers in one call (``POST /transfers/batch``); a
         refused one's ``CentralError`` in its place."""
         body = {"transfers": [_prepare_body(transfer) for transfer in transfers]}
-        answer = await self._http.call("POST", "/transfers/batch", body)
-        currency = await self.currency()
-        items = answer.get("transfers") if isinstance(answer, dict) else None
-        if not isinstance(items, list) or len(items) != len(transfers):
-            raise CentralError("the ledger answered no batch", id="BadAnswer", status=502)
-        return [_prepared_or_refused(item, currency) for item in items]
+        return await self._batch("/transfers/batch", body, len(transfers))
 
     async def fulfil(self, transfer_id: str, fulfilment: bytes) -> CentralTransfer:
-        text = PreimageFulfillment(fulfilment).to_base64url()
-        return await self._transfer("PUT", f"/transfers/{transfer_id}/fulfillment", text=text)
+        return await self._transfer(
+            "PUT", f"/transfers/{transfer_id}/fulfillment", text=_fulfilment_text(fulfilment)
+        )
+
+    async def fulfil_many(
+        self, fulfilments: Sequence[tuple[str, bytes]]
+    ) -> list[CentralTransfer | CentralError]:
+        """``fulfil`` of many transfers (``(id, fulfilment)``) in one call (``POST
+        /transfers/fulfillments``); a refused one's ``CentralError`` in its place."""
+        items = [
+            {"id": transfer_id, "fulfillment": _fulfilment_text(fulfilment)}
+            for transfer_id, fulfilment in fulfilments
+        ]
+        return await self._batch("/transfers/fulfillments", {"fulfillments": items}, len(items))
 
     async def reject(self, transfer_id: str, reason: str) -> CentralTransfer:
         return await self._transfer("PUT", f"/transfers/{transfer_id}/rejection", text=reason)
@@ -167,6 +174,16 @@ class LedgerClient:
             self._currency = str(metadata["currency"])
         return self._currency
 
+    async def _batch(
+        self, path: str, body: dict[str, Any], count: int
+    ) -> list[CentralTransfer | CentralError]:
+        answer = await self._http.call("POST", path, body)
+        currency = await self.currency()
+        items = answer.get("transfers") if isinstance(answer, dict) else None
+        if not isinstance(items, list) or len(items) != count:
+            raise CentralError("the ledger answered no batch", id="BadAnswer", status=502)
+        return [_transfer_or_refusal(item, currency) for item in items]
+
     async def _transfer(
         self, method: str, path: str, body: Any = None, *, text: str | None = None
     ) -> CentralTransfer:
@@ -219,6 +236,10 @@ def _notification(body: dict[str, Any], currency: str) -> Notification:
     return Notification(int(body["id"]), parse_transfer(body["resource"], currency))
 
 
+def _fulfilment_text(fulfilment: bytes) -> str:
+    return PreimageFulfillment(fulfilment).to_base64url()
+
+
 def _prepare_body(transfer: TransferRequest) -> dict[str, Any]:
     credits = [{"account": transfer.payee, "amount": str(transfer.amount)}]
     if transfer.scheme_fee.minor:
@@ -237,7 +258,7 @@ def _prepare_body(transfer: TransferRequest) -> dict[str, Any]:
     }
 
 
-def _prepared_or_refused(item: Any, currency: str) -> CentralTransfer | CentralError:
+def _transfer_or_refusal(item: Any, currency: str) -> CentralTransfer | CentralError:
     if not isinstance(item, dict):
         raise CentralError("the ledger answered no transfer", id="BadAnswer", status=502)
     error = item.get("error")

@@ -1,11 +1,11 @@
 """The central ledger's use cases: one database transaction each.
 
-Lock order, the one order of the ledger: a transfer row first (``FOR UPDATE``), then the
-position accounts of its DFSPs in name order. A prepare has no transfer row to lock
-yet: it locks the payer's and payee's accounts (name order), so a payer's concurrent
-prepares queue on its account and each sees the others' holds when it checks the net
-debit cap. On SQLite, write transactions begin ``IMMEDIATE`` (``create_service_engine``)
-and so run one at a time.
+Lock order, the one order of the ledger: the transfer rows first (``FOR UPDATE``, in id
+order), then the position accounts of their DFSPs in name order. A prepare has no
+transfer row to lock yet: it locks the payer's and payee's accounts (name order), so a
+payer's concurrent prepares queue on its account and each sees the others' holds when it
+checks the net debit cap. On SQLite, write transactions begin ``IMMEDIATE``
+(``create_service_engine``) and so run one at a time.
 
 Every state change writes its notifications in the same transaction; after the
 commit it is written to central's forensic chain (``transfer.prepared``,
@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,6 +120,21 @@ class _Change:
     row: LedgerTransferRow
     notices: tuple[LedgerNotice, ...] = ()
     refusal: UnprocessableEntityError | None = None
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """A decision on a locked transfer: move it to ``state`` (None: leave it as it is),
+    and refuse the call when ``refusal`` is set (an expired transfer is both)."""
+
+    row: LedgerTransferRow
+    state: TransferState | None = None
+    reason: str | None = None
+    fulfilment: bytes | None = None
+    refusal: UnprocessableEntityError | None = None
+
+
+Decide = Callable[[LedgerTransferRow], _Verdict]
 
 
 class CentralLedger:
@@ -311,87 +326,85 @@ class CentralLedger:
     ) -> LedgerTransferRow:
         """Execute when ``preimage`` hashes to the condition before the transfer expires
         (by this ledger's clock); the same fulfilment again answers the transfer."""
+        return await self._decide(caller, transfer_id, _fulfilment(preimage))
 
-        async def decide(session: AsyncSession, row: LedgerTransferRow, now: datetime) -> _Change:
-            state = TransferState(row.state)
-            if state is TransferState.EXECUTED and row.fulfilment == preimage:
-                return _Change(row)
-            if state is not TransferState.PREPARED:
-                return _Change(row, refusal=_final(row))
-            if not fulfills(preimage, row.condition):
-                return _Change(
-                    row,
-                    refusal=UnprocessableEntityError(
-                        "the fulfilment does not match the execution condition"
-                    ),
-                )
-            executed = TransferState.EXECUTED
-            return _Change(row, await self._transition(session, row, executed, now, None, preimage))
-
-        return await self._decide(caller, transfer_id, decide)
+    async def fulfil_many(
+        self, caller: str | None, fulfilments: Sequence[tuple[str, bytes]]
+    ) -> list[LedgerTransferRow | HttpError]:
+        """``fulfil`` of many transfers (``(id, preimage)``, a payee's batch) in one
+        transaction; each refusal in its place, the others go on."""
+        if len({transfer_id for transfer_id, _ in fulfilments}) != len(fulfilments):
+            raise ValidationError("a transfer id appears twice")
+        decisions = [(transfer_id, _fulfilment(preimage)) for transfer_id, preimage in fulfilments]
+        return [_answer(change) for change in await self._decide_many(caller, decisions)]
 
     async def reject(self, caller: str | None, transfer_id: str, reason: str) -> LedgerTransferRow:
         """Reject a prepared transfer (a DFSP of the transfer, or the centre with
         ``caller`` None); rejecting it again answers it as it is."""
-
-        async def decide(session: AsyncSession, row: LedgerTransferRow, now: datetime) -> _Change:
-            state = TransferState(row.state)
-            if state is TransferState.REJECTED:
-                return _Change(row)
-            if state is not TransferState.PREPARED:
-                return _Change(row, refusal=_final(row))
-            return _Change(
-                row, await self._transition(session, row, TransferState.REJECTED, now, reason)
-            )
-
-        return await self._decide(caller, transfer_id, decide)
+        return await self._decide(caller, transfer_id, _rejection(reason))
 
     async def _decide(
-        self,
-        caller: str | None,
-        transfer_id: str,
-        decide: Callable[[AsyncSession, LedgerTransferRow, datetime], Awaitable[_Change]],
+        self, caller: str | None, transfer_id: str, decide: Decide
     ) -> LedgerTransferRow:
-        async with self._sessions.begin() as session:
-            row = await _locked_transfer(session, transfer_id)
-            _check_party(row, caller)
-            now = self._clock()
-            if row.state == TransferState.PREPARED.value and row.expires_at <= now:
-                notices = await self._transition(
-                    session, row, TransferState.EXPIRED, now, EXPIRED_REASON
-                )
-                change = _Change(row, notices, UnprocessableEntityError("the transfer expired"))
-            else:
-                change = await decide(session, row, now)
-        await self._after(change)
-        if change.refusal is not None:
-            raise change.refusal
-        return change.row
+        (change,) = await self._decide_many(caller, [(transfer_id, decide)])
+        answer = _answer(change)
+        if isinstance(answer, HttpError):
+            raise answer
+        return answer
 
-    async def _transition(
+    async def _decide_many(
+        self, caller: str | None, decisions: Sequence[tuple[str, Decide]]
+    ) -> list[_Change | HttpError]:
+        """Decide the transfers in one transaction, in the ledger's lock order: the
+        transfer rows, then the accounts of those that change, in name order. A transfer
+        past its time is expired (and the call refused) whatever the decision; one not
+        found, or not the caller's, is refused in its place. After the commit, each change
+        is logged and its DFSPs woken."""
+        async with self._sessions.begin() as session:
+            rows = await _locked_transfers(session, [transfer_id for transfer_id, _ in decisions])
+            now = self._clock()
+            verdicts = [
+                _verdict(rows.get(transfer_id), transfer_id, caller, now, decide)
+                for transfer_id, decide in decisions
+            ]
+            moving = [v.row for v in verdicts if isinstance(v, _Verdict) and v.state is not None]
+            accounts = await _lock_accounts(session, _dfsps_of(moving))
+            changes = [
+                verdict
+                if isinstance(verdict, HttpError)
+                else self._carry_out(session, verdict, accounts, now)
+                for verdict in verdicts
+            ]
+        for change in changes:
+            if isinstance(change, _Change):
+                await self._after(change)
+        return changes
+
+    def _carry_out(
         self,
         session: AsyncSession,
-        row: LedgerTransferRow,
-        state: TransferState,
+        verdict: _Verdict,
+        accounts: dict[str, LedgerAccountRow],
         now: datetime,
-        reason: str | None = None,
-        fulfilment: bytes | None = None,
-    ) -> tuple[LedgerNotice, ...]:
+    ) -> _Change:
+        """Move the transfer as decided (its accounts locked) and notify its DFSPs."""
+        row = verdict.row
+        if verdict.state is None:
+            return _Change(row, refusal=verdict.refusal)
         current = TransferState(row.state)
-        if not may_become(current, state):
-            raise AssertionError(f"transfer {row.id}: {current} cannot become {state}")
-        if (state is TransferState.EXECUTED) != (fulfilment is not None):
+        if not may_become(current, verdict.state):
+            raise AssertionError(f"transfer {row.id}: {current} cannot become {verdict.state}")
+        if (verdict.state is TransferState.EXECUTED) != (verdict.fulfilment is not None):
             raise AssertionError("a transfer executes with its fulfilment, and only then")
-        row.state = state.value
-        if state is TransferState.EXECUTED:
+        row.state = verdict.state.value
+        if verdict.state is TransferState.EXECUTED:
             row.executed_at = now
-            row.fulfilment = fulfilment
+            row.fulfilment = verdict.fulfilment
         else:
             row.decided_at = now
-            row.reason = reason
-        accounts = await _lock_accounts(session, [row.payer, row.payee])
-        log.info("event=ledger_transfer_%s transfer_id=%s reason=%s", state, row.id, reason)
-        return self._notify(session, row, accounts, now)
+            row.reason = verdict.reason
+        log.info("event=ledger_transfer_%s transfer_id=%s reason=%s", row.state, row.id, row.reason)
+        return _Change(row, self._notify(session, row, accounts, now), verdict.refusal)
 
     # --- expiry and pause ---------------------------------------------------------
 
@@ -415,17 +428,9 @@ class CentralLedger:
         return expired
 
     async def _expire(self, transfer_id: str) -> int:
-        async with self._sessions.begin() as session:
-            row = await _locked_transfer(session, transfer_id)
-            now = self._clock()
-            if row.state != TransferState.PREPARED.value or row.expires_at > now:
-                return 0
-            change = _Change(
-                row,
-                await self._transition(session, row, TransferState.EXPIRED, now, EXPIRED_REASON),
-            )
-        await self._after(change)
-        return 1
+        """1 when the transfer was prepared and due, and is now expired; else 0."""
+        (change,) = await self._decide_many(None, [(transfer_id, _as_is)])
+        return 1 if isinstance(change, _Change) and change.notices else 0
 
     async def reject_pending_of(self, dfsp: str, reason: str = PAUSED_REASON) -> int:
         """Reject every prepared transfer the DFSP pays or is paid by (it was paused).
@@ -669,22 +674,89 @@ def _final(row: LedgerTransferRow) -> UnprocessableEntityError:
     return UnprocessableEntityError(f"the transfer is already {row.state}")
 
 
+def _verdict(
+    row: LedgerTransferRow | None,
+    transfer_id: str,
+    caller: str | None,
+    now: datetime,
+    decide: Decide,
+) -> _Verdict | HttpError:
+    """The decision on one transfer of a call: refused when not found or not the
+    caller's; expired when its time is up by the ledger's clock; else ``decide``'s."""
+    if row is None:
+        return NotFoundError(f"no transfer {transfer_id}")
+    try:
+        _check_party(row, caller)
+    except ForbiddenError as refusal:
+        return refusal
+    if row.state == TransferState.PREPARED.value and row.expires_at <= now:
+        expired = UnprocessableEntityError("the transfer expired")
+        return _Verdict(row, TransferState.EXPIRED, EXPIRED_REASON, refusal=expired)
+    return decide(row)
+
+
+def _fulfilment(preimage: bytes) -> Decide:
+    def decide(row: LedgerTransferRow) -> _Verdict:
+        state = TransferState(row.state)
+        if state is TransferState.EXECUTED and row.fulfilment == preimage:
+            return _Verdict(row)
+        if state is not TransferState.PREPARED:
+            return _Verdict(row, refusal=_final(row))
+        if not fulfills(preimage, row.condition):
+            mismatch = "the fulfilment does not match the execution condition"
+            return _Verdict(row, refusal=UnprocessableEntityError(mismatch))
+        return _Verdict(row, TransferState.EXECUTED, fulfilment=preimage)
+
+    return decide
+
+
+def _rejection(reason: str) -> Decide:
+    def decide(row: LedgerTransferRow) -> _Verdict:
+        state = TransferState(row.state)
+        if state is TransferState.REJECTED:
+            return _Verdict(row)
+        if state is not TransferState.PREPARED:
+            return _Verdict(row, refusal=_final(row))
+        return _Verdict(row, TransferState.REJECTED, reason)
+
+    return decide
+
+
+def _as_is(row: LedgerTransferRow) -> _Verdict:
+    """Leave the transfer as it is (only its expiry, when due, changes it)."""
+    return _Verdict(row)
+
+
+def _answer(change: _Change | HttpError) -> LedgerTransferRow | HttpError:
+    """The caller's answer: the transfer, or why the call is refused."""
+    if isinstance(change, HttpError):
+        return change
+    return change.row if change.refusal is None else change.refusal
+
+
 def _check_party(row: LedgerTransferRow, caller: str | None) -> None:
     """A DFSP sees and decides only its own transfers (None: the operator or the centre)."""
     if caller is not None and caller not in (row.payer, row.payee):
         raise ForbiddenError("a DFSP may only act on its own transfers")
 
 
-async def _locked_transfer(session: AsyncSession, transfer_id: str) -> LedgerTransferRow:
-    row = await session.scalar(
+async def _locked_transfers(
+    session: AsyncSession, ids: Sequence[str]
+) -> dict[str, LedgerTransferRow]:
+    """The transfers found, by id, locked for update in id order (so two batches that
+    share transfers queue rather than deadlock)."""
+    rows = await session.scalars(
         select(LedgerTransferRow)
-        .where(LedgerTransferRow.id == transfer_id)
+        .where(LedgerTransferRow.id.in_(ids))
+        .order_by(LedgerTransferRow.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if row is None:
-        raise NotFoundError(f"no transfer {transfer_id}")
-    return row
+    return {row.id: row for row in rows}
+
+
+def _dfsps_of(rows: Iterable[LedgerTransferRow]) -> set[str]:
+    return {name for row in rows for name in (row.payer, row.payee)}
 
 
 async def _lock_accounts(
