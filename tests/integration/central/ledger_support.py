@@ -44,14 +44,16 @@ class LedgerNetwork:
     headers: dict[str, dict[str, str]] = field(default_factory=dict)  # raw HTTP as a DFSP
 
     @property
+    def operator_http(self) -> CentralHttp:
+        return CentralHttp(self.service.base_url, self.session, OPERATOR_KEY, OPERATOR_SECRET)
+
+    @property
     def operator(self) -> LedgerClient:
-        http = CentralHttp(self.service.base_url, self.session, OPERATOR_KEY, OPERATOR_SECRET)
-        return LedgerClient(http)
+        return LedgerClient(self.operator_http)
 
     @property
     def participants(self) -> ParticipantsClient:
-        http = CentralHttp(self.service.base_url, self.session, OPERATOR_KEY, OPERATOR_SECRET)
-        return ParticipantsClient(http)
+        return ParticipantsClient(self.operator_http)
 
     async def register(self, name: str, net_debit_cap: str | None = None) -> LedgerClient:
         credentials = await self.participants.register(name, net_debit_cap=net_debit_cap)
