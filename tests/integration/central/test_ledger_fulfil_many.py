@@ -24,7 +24,7 @@ from tests.integration.central.ledger_support import (
     transfer,
     usd,
 )
-from tests.integration.central.test_ledger import refused
+from tests.integration.central.test_ledger import refused, two_dfsps
 from tests.integration.central.test_ledger_notifications import collect
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
@@ -50,8 +50,7 @@ async def test_each_fulfilment_of_a_batch_is_decided_as_its_single_fulfil_and_re
     database: Database,
 ) -> None:
     async with running_ledger(database) as network:
-        dfsp1 = await network.register("dfsp1")
-        dfsp2 = await network.register("dfsp2")
+        dfsp1, dfsp2 = await two_dfsps(network)
         await network.register("dfsp3")
         paid, paid_with_fee = (
             await prepared(network, "dfsp1", "dfsp2", "10"),
@@ -104,8 +103,7 @@ async def test_a_batch_notifies_both_dfsps_in_order_and_logs_each_change(
     database: Database,
 ) -> None:
     async with running_ledger(database) as network:
-        dfsp1 = await network.register("dfsp1")
-        dfsp2 = await network.register("dfsp2")
+        dfsp1, dfsp2 = await two_dfsps(network)
         batch = [await prepared(network, "dfsp1", "dfsp2", str(n)) for n in (1, 2, 3)]
         payer_seen: list[Notification] = []
         payee_seen: list[Notification] = []
