@@ -22,10 +22,10 @@
 - ``GET /notifications?after=<seq>&limit=<n>`` (a DFSP: its own, in order, at most
   500), ``GET /notifications/ws`` (a DFSP: WebSocket of its notifications).
 
-Refusals: ``ValidationError`` 400 (malformed; a batch with a malformed item or an id twice
-is refused whole), ``InvalidUriParameterError`` 400 (the id
-is not a UUID), ``ForbiddenError`` 403, ``NotFoundError`` 404, ``AlreadyExistsError``
-409, ``UnprocessableEntityError`` 422 (expired, wrong fulfilment, sums, unknown or paused
+Refusals: ``ValidationError`` 400 (malformed; a batch with a malformed item or an id
+twice is refused whole), ``InvalidUriParameterError`` 400 (the id is not a UUID),
+``ForbiddenError`` 403, ``NotFoundError`` 404, ``AlreadyExistsError`` 409,
+``UnprocessableEntityError`` 422 (expired, wrong fulfilment, sums, unknown or paused
 payee...), ``UnsupportedCryptoTypeError`` 422, ``NetDebitCapExceededError`` 422.
 """
 
@@ -234,14 +234,15 @@ def _fulfilment_of(item: dict[str, Any]) -> tuple[str, bytes]:
     transfer_id = checked_transfer_id(str(item.get("id", "")))
     text = item.get("fulfillment")
     try:
-        if not isinstance(text, str):
-            raise ValidationError("not text")
-        return transfer_id, parse_fulfilment(text)
+        preimage = parse_fulfilment(text) if isinstance(text, str) else None
     except (ValidationError, UnprocessableEntityError):
+        preimage = None
+    if preimage is None:
         raise ValidationError(
             f"the fulfillment of {transfer_id} is not a fulfilment (crypto-conditions form "
             "or a 32-byte preimage, base64url)"
-        ) from None
+        )
+    return transfer_id, preimage
 
 
 def _refused_json(transfer_id: str, refusal: HttpError) -> dict[str, Any]:
