@@ -230,3 +230,23 @@ async def test_a_batch_runs_as_many_statements_whatever_its_size(database: Datab
         # the transfers locked, the two accounts locked; the transfers, the accounts'
         # notification counts and the notifications written: as one single fulfil does
         assert sorted(sizes[20]) == ["INSERT", "SELECT", "SELECT", "SELECT", "UPDATE", "UPDATE"]
+
+
+@asyncio_test
+async def test_overlapping_batches_and_rejections_decide_each_transfer_once(
+    database: Database,
+) -> None:
+    async with running_ledger(database) as network:
+        dfsp1, dfsp2 = await two_dfsps(network)
+        batch = [await prepared(network, "dfsp1", "dfsp2", "1") for _ in range(8)]
+        answers = await asyncio.gather(
+            dfsp2.fulfil_many(batch),
+            dfsp2.fulfil_many(batch[::-1]),  # the same transfers, locked in the same order
+            *(dfsp1.reject(transfer_id, "cancelled") for transfer_id, _ in batch[::2]),
+            return_exceptions=True,
+        )
+        assert not any(isinstance(answer, BaseException) for answer in answers[:2])
+        states = {transfer_id: (await dfsp1.get(transfer_id)).state for transfer_id, _ in batch}
+        decisions = [n.transfer for n in await dfsp1.notifications_after(8)]
+        assert {t.id: t.state for t in decisions} == states and len(decisions) == len(batch)
+        assert {t.state for t in decisions} <= {"executed", "rejected"}
