@@ -82,3 +82,46 @@ async def test_bad_reports_and_unauthorised_calls_are_refused(database: Database
             f"{central.url}/fraud/blacklist/{JANE}", json={"reason": "x"}
         ) as response:
             assert response.status == 401
+
+
+@asyncio_test
+async def test_many_users_are_looked_up_at_once_in_order_the_never_reported_clean(
+    database: Database,
+) -> None:
+    john, clean = "34567890", "45678901"
+    async with running_central(database) as central:
+        http = central.as_dfsp(await central.register("dfsp1"))
+        dfsp1 = FraudClient(http)
+        await dfsp1.report(JANE, 100, "confirmed mule")
+        await dfsp1.blacklist(john, "stolen identity")
+        users = await dfsp1.users([clean, JANE, john, JANE])
+        assert users == {number: await dfsp1.user(number) for number in (clean, JANE, john)}
+        assert [users[n].blocked for n in (clean, JANE, john)] == [False, True, True]
+        assert users[clean].score == 0 and users[clean].reports == ()
+        answer = await http.call("POST", "/fraud/users/lookup", {"numbers": [john, clean, john]})
+        single = await http.call("GET", f"/fraud/users/{john}")
+        assert [user["userNumber"] for user in answer["users"]] == [john, clean, john]
+        assert answer["users"][0] == single
+        many = [f"5{n:07d}" for n in range(150)]  # more than one call's worth
+        assert sorted(await dfsp1.users(many)) == many
+        assert await dfsp1.users([]) == {}
+
+
+@asyncio_test
+async def test_a_bad_lookup_of_many_users_is_refused(database: Database) -> None:
+    async with running_central(database) as central:
+        http = central.as_dfsp(await central.register("dfsp1"))
+        for body in (
+            {},
+            {"numbers": JANE},
+            {"numbers": []},
+            {"numbers": [JANE, 23456790]},
+            {"numbers": [JANE, "0123456"]},
+            {"numbers": [f"5{n:07d}" for n in range(101)]},
+        ):
+            with pytest.raises(CentralError) as bad:
+                await http.call("POST", "/fraud/users/lookup", body)
+            assert bad.value.status == 400, body
+        url = f"{central.url}/fraud/users/lookup"
+        async with central.session.post(url, json={"numbers": [JANE]}) as response:
+            assert response.status == 401
