@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.client import CentralError
+from central.client import CentralError, CentralHttp
 from central.fraud.client import FraudClient
+from dfsp.interledger import fraud_screen
 from tests.integration.central.support import running_central
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
@@ -125,3 +126,25 @@ async def test_a_bad_lookup_of_many_users_is_refused(database: Database) -> None
         url = f"{central.url}/fraud/users/lookup"
         async with central.session.post(url, json={"numbers": [JANE]}) as response:
             assert response.status == 401
+
+
+@asyncio_test
+async def test_the_payees_screening_names_the_blocked_and_blocks_all_when_the_centre_cannot_say(
+    database: Database,
+) -> None:
+    john, clean = "34567890", "45678901"
+    async with running_central(database) as central:
+        http = central.as_dfsp(await central.register("dfsp1"))
+        await FraudClient(http).report(JANE, 100, "confirmed mule")
+        await FraudClient(http).blacklist(john, "stolen identity")
+        screen = fraud_screen(http)
+        assert await screen([JANE, john, clean]) == {
+            JANE: "fraud score 100",
+            john: "stolen identity",
+        }
+        refused = fraud_screen(CentralHttp(central.url, central.session, "nobody", "wrong"))
+        unreachable = fraud_screen(CentralHttp("http://127.0.0.1:9", central.session, "k", "s"))
+        for unavailable in (refused, unreachable):
+            answer = await unavailable([JANE, clean])
+            assert list(answer) == [JANE, clean]
+            assert all(why.startswith("fraud screening unavailable (") for why in answer.values())
