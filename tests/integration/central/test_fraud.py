@@ -7,11 +7,12 @@ import pytest
 from central.client import CentralError, CentralHttp
 from central.fraud.client import FraudClient
 from dfsp.interledger import fraud_screen
-from tests.integration.central.support import running_central
+from tests.integration.central.support import Central, running_central
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
 
 JANE = "23456789"
+JOHN, CLEAN = "34567890", "45678901"
 
 
 @asyncio_test
@@ -85,23 +86,28 @@ async def test_bad_reports_and_unauthorised_calls_are_refused(database: Database
             assert response.status == 401
 
 
+async def jane_scored_100_and_john_blacklisted(central: Central) -> CentralHttp:
+    """dfsp1's credentials, after it scored Jane 100 and blacklisted John."""
+    http = central.as_dfsp(await central.register("dfsp1"))
+    await FraudClient(http).report(JANE, 100, "confirmed mule")
+    await FraudClient(http).blacklist(JOHN, "stolen identity")
+    return http
+
+
 @asyncio_test
 async def test_many_users_are_looked_up_at_once_in_order_the_never_reported_clean(
     database: Database,
 ) -> None:
-    john, clean = "34567890", "45678901"
     async with running_central(database) as central:
-        http = central.as_dfsp(await central.register("dfsp1"))
+        http = await jane_scored_100_and_john_blacklisted(central)
         dfsp1 = FraudClient(http)
-        await dfsp1.report(JANE, 100, "confirmed mule")
-        await dfsp1.blacklist(john, "stolen identity")
-        users = await dfsp1.users([clean, JANE, john, JANE])
-        assert users == {number: await dfsp1.user(number) for number in (clean, JANE, john)}
-        assert [users[n].blocked for n in (clean, JANE, john)] == [False, True, True]
-        assert users[clean].score == 0 and users[clean].reports == ()
-        answer = await http.call("POST", "/fraud/users/lookup", {"numbers": [john, clean, john]})
-        single = await http.call("GET", f"/fraud/users/{john}")
-        assert [user["userNumber"] for user in answer["users"]] == [john, clean, john]
+        users = await dfsp1.users([CLEAN, JANE, JOHN, JANE])
+        assert users == {number: await dfsp1.user(number) for number in (CLEAN, JANE, JOHN)}
+        assert [users[n].blocked for n in (CLEAN, JANE, JOHN)] == [False, True, True]
+        assert users[CLEAN].score == 0 and users[CLEAN].reports == ()
+        answer = await http.call("POST", "/fraud/users/lookup", {"numbers": [JOHN, CLEAN, JOHN]})
+        single = await http.call("GET", f"/fraud/users/{JOHN}")
+        assert [user["userNumber"] for user in answer["users"]] == [JOHN, CLEAN, JOHN]
         assert answer["users"][0] == single
         many = [f"5{n:07d}" for n in range(150)]  # more than one call's worth
         assert sorted(await dfsp1.users(many)) == many
@@ -132,19 +138,16 @@ async def test_a_bad_lookup_of_many_users_is_refused(database: Database) -> None
 async def test_the_payees_screening_names_the_blocked_and_blocks_all_when_the_centre_cannot_say(
     database: Database,
 ) -> None:
-    john, clean = "34567890", "45678901"
     async with running_central(database) as central:
-        http = central.as_dfsp(await central.register("dfsp1"))
-        await FraudClient(http).report(JANE, 100, "confirmed mule")
-        await FraudClient(http).blacklist(john, "stolen identity")
+        http = await jane_scored_100_and_john_blacklisted(central)
         screen = fraud_screen(http)
-        assert await screen([JANE, john, clean]) == {
+        assert await screen([JANE, JOHN, CLEAN]) == {
             JANE: "fraud score 100",
-            john: "stolen identity",
+            JOHN: "stolen identity",
         }
         refused = fraud_screen(CentralHttp(central.url, central.session, "nobody", "wrong"))
         unreachable = fraud_screen(CentralHttp("http://127.0.0.1:9", central.session, "k", "s"))
         for unavailable in (refused, unreachable):
-            answer = await unavailable([JANE, clean])
-            assert list(answer) == [JANE, clean]
+            answer = await unavailable([JANE, CLEAN])
+            assert list(answer) == [JANE, CLEAN]
             assert all(why.startswith("fraud screening unavailable (") for why in answer.values())

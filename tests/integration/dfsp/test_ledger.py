@@ -551,6 +551,17 @@ async def test_many_transfers_racing_their_single_twins_move_the_money_once(
         await assert_consistent(ledger)
 
 
+async def twenty_held(ledger: Ledger, clock: Clock) -> list[str]:
+    """Alice's 2,000 held for Bob in twenty transfers of 100: their ids."""
+    await open_accounts(ledger, alice=2_000, bob=0)
+    ids = [f"t{n}" for n in range(20)]
+    for tid in ids:
+        await ledger.prepare(
+            tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=in_30s(clock)
+        )
+    return ids
+
+
 def outcome_kinds(outcomes: list[Transfer | LedgerError]) -> list[str]:
     return [type(o).__name__ if isinstance(o, LedgerError) else o.state.value for o in outcomes]
 
@@ -604,12 +615,7 @@ async def test_many_executions_racing_single_ones_of_the_same_transfers_move_the
 ) -> None:
     clock = Clock()
     async with open_ledger(database, clock) as ledger:
-        await open_accounts(ledger, alice=2_000, bob=0)
-        ids = [f"t{n}" for n in range(20)]
-        for tid in ids:
-            await ledger.prepare(
-                tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=in_30s(clock)
-            )
+        ids = await twenty_held(ledger, clock)
         (first, second, *singles), errors = await concurrently(
             ledger.execute_many_if_prepared(ids),
             ledger.execute_many_if_prepared(list(reversed(ids))),
@@ -627,12 +633,7 @@ async def test_many_executions_racing_single_ones_of_the_same_transfers_move_the
 async def test_racing_decisions_decide_each_transfer_exactly_once(database: Database) -> None:
     clock = Clock()
     async with open_ledger(database, clock) as ledger:
-        await open_accounts(ledger, alice=2_000, bob=0)
-        ids = [f"t{n}" for n in range(20)]
-        for tid in ids:
-            await ledger.prepare(
-                tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=in_30s(clock)
-            )
+        ids = await twenty_held(ledger, clock)
         clock.advance(15)
         _, errors = await concurrently(
             *(ledger.execute(tid) for tid in ids[::2]),
