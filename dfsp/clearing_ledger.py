@@ -31,6 +31,7 @@ from dfsp.customers import Customers
 from dfsp.domain.customers import Payee
 from dfsp.domain.fees import FeeTable, Route, TransactionType
 from dfsp.domain.transfers import (
+    InvalidRequest,
     LedgerError,
     Posting,
     Transfer,
@@ -140,7 +141,10 @@ class ClearingLedger:
         """Check each payee and hold the credit of each payment from another DFSP
         (transfer id, details), idempotent on the transfer id: the payees read once,
         screened once, the credits held in one ledger transaction. In each payment's
-        place its refusal, or None: held (now or before)."""
+        place its refusal, or None: held (now or before). Each transfer id once
+        (``InvalidRequest``: nothing is held)."""
+        if len({transfer_id for transfer_id, _ in credits}) != len(credits):
+            raise InvalidRequest("a transfer id appears twice among the credits")
         payees = await self._customers.payees(details.payee_user_number for _, details in credits)
         refusals = {
             index: refusal

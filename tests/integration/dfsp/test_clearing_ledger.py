@@ -22,7 +22,13 @@ from dfsp.domain.customers import Customer
 from dfsp.domain.fees import FeeSchedule, FeeSource, FeeTable, TransactionType
 from dfsp.domain.notices import Notice
 from dfsp.domain.transfers import AccountKind as LedgerKind
-from dfsp.domain.transfers import Posting, Transfer, TransferState, UnknownTransfer
+from dfsp.domain.transfers import (
+    InvalidRequest,
+    Posting,
+    Transfer,
+    TransferState,
+    UnknownTransfer,
+)
 from dfsp.interledger import ClearingNotices
 from tests.integration.conftest import Database
 from tests.integration.dfsp.test_customers import NOW
@@ -193,7 +199,12 @@ async def test_one_credit_is_held_or_refused_as_one_of_many(database: Database) 
         number = str(c.net.alice.user_number)
         assert c.screen.calls == [[number], [number], [str(c.carol.user_number)]]  # not UNKNOWN
         assert await c.ledger.hold_credits([]) == []
+        twice = [c.credit("twice", UNKNOWN, "1"), c.credit("twice", c.net.alice, "1")]
+        with pytest.raises(InvalidRequest):
+            await c.ledger.hold_credits(twice)
         assert len(c.screen.calls) == 3
+        with pytest.raises(UnknownTransfer):
+            await c.net.dfsp.ledger.transfer("twice")
 
 
 @asyncio_test
