@@ -120,7 +120,7 @@ class Connector(Generic[Held]):
         clock: Clock,
         *,
         outcome_wait: float = OUTCOME_WAIT,
-        on_final: Callable[[str, str, Held | None], Awaitable[None]] | None = None,
+        on_final: Callable[[Sequence[tuple[str, str, Held | None]]], Awaitable[None]] | None = None,
     ) -> None:
         self.dfsp = dfsp
         self.currency = currency
@@ -327,7 +327,7 @@ class Connector(Generic[Held]):
 
     async def _told(self, transfer_id: str, state: str, held: Held | None) -> None:
         if self._on_final is not None:
-            await self._on_final(transfer_id, state, held)
+            await self._on_final([(transfer_id, state, held)])
 
     # --- payee side ----------------------------------------------------------------
 

@@ -28,8 +28,10 @@ from clearing.connector import Outgoing, PayeeRefused
 from clearing.payment_requests import SECRET_BYTES, PaymentDetails
 from dfsp import store
 from dfsp.customers import Customers
+from dfsp.domain.customers import Payee
 from dfsp.domain.fees import FeeTable, Route, TransactionType
 from dfsp.domain.transfers import (
+    InvalidRequest,
     LedgerError,
     Posting,
     Transfer,
@@ -40,8 +42,9 @@ from dfsp.domain.transfers import (
 from dfsp.ledger import Ledger
 
 CLEARING_ACCOUNT: Final = "clearing"
-# A payee's fraud screening: why they may not receive (blacklisted, score 100), or None.
-Screen = Callable[[str], Awaitable[str | None]]
+# Payees' fraud screening: for each user number that may not receive, why (blacklisted,
+# score 100); the numbers not in the answer may receive.
+Screen = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
 BACKSTOP: Final = timedelta(days=1)  # a held clearing transfer's own expiry
 PAYER, PAYEE = "payer", "payee"
 
@@ -127,18 +130,58 @@ class ClearingLedger:
         self._fees = fees
 
     async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
-        payee = (await self._customers.payees([details.payee_user_number])).get(
-            details.payee_user_number
-        )
-        if payee is None:
-            raise PayeeRefused(f"no customer with user number {details.payee_user_number}")
-        customer = payee.customer
-        if customer.blacklisted:  # by this DFSP's auditor, whatever the centre answers
-            raise PayeeRefused("the payee may not receive: blacklisted by their DFSP")
-        if self._screen is not None:
-            blocked = await self._screen(details.payee_user_number)
-            if blocked is not None:
-                raise PayeeRefused(f"the payee may not receive: {blocked}")
+        """``hold_credits`` of one payment: its refusal raised."""
+        [refusal] = await self.hold_credits([(transfer_id, details)])
+        if refusal is not None:
+            raise refusal
+
+    async def hold_credits(
+        self, credits: Sequence[tuple[str, PaymentDetails]]
+    ) -> list[PayeeRefused | None]:
+        """Check each payee and hold the credit of each payment from another DFSP
+        (transfer id, details), idempotent on the transfer id: the payees read once,
+        screened once, the credits held in one ledger transaction. In each payment's
+        place its refusal, or None: held (now or before). Each transfer id once
+        (``InvalidRequest``: nothing is held)."""
+        if len({transfer_id for transfer_id, _ in credits}) != len(credits):
+            raise InvalidRequest("a transfer id appears twice among the credits")
+        payees = await self._customers.payees(details.payee_user_number for _, details in credits)
+        refusals = {
+            index: refusal
+            for index, (_, details) in enumerate(credits)
+            if (refusal := _refusal_of(payees.get(details.payee_user_number), details))
+        }
+        numbers = {  # as stored, the one form the centre answers for
+            index: str(payees[details.payee_user_number].customer.user_number)
+            for index, (_, details) in enumerate(credits)
+            if index not in refusals
+        }
+        screened = await self._screened(list(numbers.values()))
+        requests: dict[int, TransferRequest] = {}
+        for index, number in numbers.items():
+            transfer_id, details = credits[index]
+            if number in screened:
+                refusals[index] = PayeeRefused(f"the payee may not receive: {screened[number]}")
+                continue
+            try:
+                payee = payees[details.payee_user_number]
+                requests[index] = self._credit_of(transfer_id, details, payee)
+            except PayeeRefused as refusal:
+                refusals[index] = refusal
+        refusals |= await self._hold_requests(requests, credits)
+        return [refusals.get(index) for index in range(len(credits))]
+
+    async def _screened(self, user_numbers: Sequence[str]) -> dict[str, str]:
+        """Why each of these payees may not receive, by number (one call for all)."""
+        if self._screen is None or not user_numbers:
+            return {}
+        return await self._screen(list(dict.fromkeys(user_numbers)))
+
+    def _credit_of(
+        self, transfer_id: str, details: PaymentDetails, payee: Payee
+    ) -> TransferRequest:
+        """The hold of a credit to a payee who may receive: the clearing account pays the
+        payee the amount less this DFSP's receiver fee, and the fee account the fee."""
         if payee.ledger_account_id is None:
             raise PayeeRefused("the payee has no account")
         kind = (
@@ -153,23 +196,42 @@ class ClearingLedger:
         ]
         if fee_minor:
             postings.append(Posting(CLEARING_ACCOUNT, self._fee_account, fee_minor))
-        await self._ledger.prepare(
-            transfer_id,
-            postings,
-            kind=kind.value,
-            expires_at=details.expires_at + BACKSTOP,
-            memo={
-                "clearing": PAYEE,
-                "sender_name": details.payer_name,
-                "sender_dfsp": details.payer_dfsp,
-                "receiver": customer.id,
-                "receiver_name": f"{customer.first_name} {customer.last_name}",
-                "principal_minor": details.amount.minor,
-                "own_accounts": False,
-                "invoice_id": details.invoice_id,
-                "fee_postings": [1] if fee_minor else [],
-            },
-        )
+        customer = payee.customer
+        memo = {
+            "clearing": PAYEE,
+            "sender_name": details.payer_name,
+            "sender_dfsp": details.payer_dfsp,
+            "receiver": customer.id,
+            "receiver_name": f"{customer.first_name} {customer.last_name}",
+            "principal_minor": details.amount.minor,
+            "own_accounts": False,
+            "invoice_id": details.invoice_id,
+            "fee_postings": [1] if fee_minor else [],
+        }
+        try:
+            return TransferRequest.checked(transfer_id, postings, kind.value, memo)
+        except LedgerError as error:
+            raise PayeeRefused(str(error)) from None
+
+    async def _hold_requests(
+        self, requests: Mapping[int, TransferRequest], credits: Sequence[tuple[str, PaymentDetails]]
+    ) -> dict[int, PayeeRefused]:
+        """Hold the credits' requests (by the index of their payment) in one ledger
+        transaction, until a backstop after the last central expiry; the refusals."""
+        if not requests:
+            return {}
+        backstop = max(credits[index][1].expires_at for index in requests) + BACKSTOP
+        outcomes = await self._ledger.prepare_many(list(requests.values()), expires_at=backstop)
+        return {
+            index: PayeeRefused(str(outcome))
+            for index, outcome in zip(requests, outcomes, strict=True)
+            if isinstance(outcome, LedgerError)
+        }
+
+    async def commit_many(self, transfer_ids: Sequence[str]) -> list[Transfer | LedgerError]:
+        """``commit`` of many transfers the centre executed, in one ledger transaction;
+        each one's refusal (unknown here, expired) in its place."""
+        return await self._ledger.execute_many_if_prepared(transfer_ids)
 
     async def commit(self, transfer_id: str) -> Transfer:
         return await self._ledger.execute_if_prepared(transfer_id)
@@ -203,6 +265,15 @@ class ClearingLedger:
 
     async def save_cursor(self, seq: int) -> None:
         await self._state.save(seq)
+
+
+def _refusal_of(payee: Payee | None, details: PaymentDetails) -> PayeeRefused | None:
+    """Why this DFSP will not pay the payee, whatever the centre's screening answers."""
+    if payee is None:
+        return PayeeRefused(f"no customer with user number {details.payee_user_number}")
+    if payee.customer.blacklisted:  # by this DFSP's auditor
+        return PayeeRefused("the payee may not receive: blacklisted by their DFSP")
+    return None
 
 
 class ClearingState:

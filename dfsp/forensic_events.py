@@ -102,11 +102,15 @@ class ForensicLedger(Ledger):
             await self._record("transfer.held", transfer)
         return transfer, before
 
-    async def _execute(self, transfer_id: str) -> tuple[Transfer, TransferState]:
-        transfer, before = await super()._execute(transfer_id)
-        if before is TransferState.PREPARED:  # decided by this call
-            await self._record(_decision_event(transfer), transfer)
-        return transfer, before
+    async def _execute_many(
+        self, transfer_ids: Sequence[str]
+    ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
+        """(``execute`` and ``execute_if_prepared`` come here too, with one id.)"""
+        outcomes = await super()._execute_many(transfer_ids)
+        for outcome, before in outcomes:
+            if isinstance(outcome, Transfer) and before is TransferState.PREPARED:
+                await self._record(_decision_event(outcome), outcome)  # decided by this call
+        return outcomes
 
     async def _transfer_now(
         self,

@@ -20,7 +20,7 @@ remote invoice paid).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -494,48 +494,27 @@ class ClearingNotices:
         self._notices = notices
         self.invoices: InvoiceHooks | None = None
 
-    async def __call__(self, transfer_id: str, state: str, held: Transfer | None = None) -> None:
-        """Tell the customers; ``held``: the transfer as the ledger holds it, when the
-        caller has it (only its memo and postings are read, which a decision keeps)."""
-        transfer = held or await self._ledger.transfer(transfer_id)
-        memo = transfer.memo or {}
-        paid = await self._invoice_decided(transfer_id, state, memo)
-        if self._notices is None:
+    async def __call__(self, decided: Sequence[tuple[str, str, Transfer | None]]) -> None:
+        """Tell the customers of each decided payment (transfer id, final state, the
+        transfer as the ledger holds it when the caller has it: only its memo and
+        postings are read, which a decision keeps); the balances told read at once, the
+        notices posted at once."""
+        told: list[tuple[Notice, str | None]] = []  # each with the account whose balance
+        for transfer_id, state, held in decided:
+            transfer = held or await self._ledger.transfer(transfer_id)
+            paid = await self._invoice_decided(transfer_id, state, transfer.memo or {})
+            if paid is not None:
+                told.append((paid, None))
+            elif (notice := _clearing_notice(transfer_id, state, transfer)) is not None:
+                told.append(notice)
+        if self._notices is None or not told:
             return
-        principal = transfer.postings[0]
-        currency = transfer.amount.currency
-        principal_minor = int(memo.get("principal_minor", principal.amount_minor))
-        amount = Money(currency, principal_minor).with_currency()
-        if memo.get("clearing") == PAYER and memo.get("bulk"):
-            return  # a bulk row: its payer has the batch's report, not a notice per row
-        if memo.get("clearing") == PAYER:
-            customer = str(memo["sender"])
-            args = {"amount": amount, "receiver": str(memo.get("receiver_name", ""))}
-            if state != TransferState.EXECUTED.value:
-                notice = Notice(f"transfer:{transfer_id}:failed", customer, "send_failed", args)
-            else:
-                fees = sum(p.amount_minor for p in transfer.postings[1:])
-                balance = (await self._ledger.balance(principal.debit_account))[1]
-                args |= {
-                    "fee": Money(currency, fees).with_currency(),
-                    "balance": balance.with_currency(),
-                }
-                notice = Notice(f"transfer:{transfer_id}:sender", customer, "sent", args)
-        elif paid is not None:
-            notice = paid
-        elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
-            balance = (await self._ledger.balance(principal.credit_account))[1]
-            args = {
-                "amount": Money(currency, principal.amount_minor).with_currency(),
-                "sender": str(memo.get("sender_name", "")),
-                "balance": balance.with_currency(),
-            }
-            notice = Notice(
-                f"transfer:{transfer_id}:receiver", str(memo["receiver"]), "received", args
-            )
-        else:
-            return
-        await self._notices.post([notice])
+        accounts = await self._ledger.accounts_among(a for _, a in told if a is not None)
+        balances = {a: account.available.with_currency() for a, account in accounts.items()}
+        notices = [
+            n if a is None else replace(n, args={**n.args, "balance": balances[a]}) for n, a in told
+        ]
+        await self._notices.post(notices)
 
     async def _invoice_decided(
         self, transfer_id: str, state: str, memo: Mapping[str, Any]
@@ -549,6 +528,37 @@ class ClearingNotices:
         elif memo.get("clearing") == PAYEE and state == TransferState.EXECUTED.value:
             return await self.invoices.credited(str(invoice_id), transfer_id)
         return None
+
+
+def _clearing_notice(
+    transfer_id: str, state: str, transfer: Transfer
+) -> tuple[Notice, str | None] | None:
+    """What the payer (not of a bulk row: its batch's report tells them) or the payee is
+    told of a decided payment, without the balance, and the ledger account whose
+    available balance it tells (None: no balance); None: nothing to tell."""
+    memo = transfer.memo or {}
+    principal = transfer.postings[0]
+    currency = transfer.amount.currency
+    executed = state == TransferState.EXECUTED.value
+    if memo.get("clearing") == PAYER and not memo.get("bulk"):
+        amount = Money(currency, int(memo.get("principal_minor", principal.amount_minor)))
+        args = {"amount": amount.with_currency(), "receiver": str(memo.get("receiver_name", ""))}
+        customer = str(memo["sender"])
+        if not executed:
+            return Notice(f"transfer:{transfer_id}:failed", customer, "send_failed", args), None
+        fees = sum(p.amount_minor for p in transfer.postings[1:])
+        args["fee"] = Money(currency, fees).with_currency()
+        sent = Notice(f"transfer:{transfer_id}:sender", customer, "sent", args)
+        return sent, principal.debit_account
+    if memo.get("clearing") == PAYEE and executed:
+        args = {
+            "amount": Money(currency, principal.amount_minor).with_currency(),
+            "sender": str(memo.get("sender_name", "")),
+        }
+        customer = str(memo["receiver"])
+        received = Notice(f"transfer:{transfer_id}:receiver", customer, "received", args)
+        return received, principal.credit_account
+    return None
 
 
 @dataclass(frozen=True)
@@ -597,23 +607,23 @@ def central_http(link: CentralLink, http: aiohttp.ClientSession) -> CentralHttp:
 
 
 def fraud_screen(central: CentralHttp) -> Screen:
-    """The centre's fraud sharing as a payee's screening: a blacklisted user, or one
+    """The centre's fraud sharing as the payees' screening: a blacklisted user, or one
     scored 100, may not receive; when the service cannot answer, no one is paid (the
     centre is needed to fulfil anyway)."""
     fraud = FraudClient(central)
 
-    async def screen(user_number: str) -> str | None:
+    async def screen(user_numbers: Sequence[str]) -> dict[str, str]:
         try:
-            user = await fraud.user(user_number)
+            users = await fraud.users(user_numbers)
         except CentralError as error:
-            if error.status == 404:
-                return None  # never reported
-            return f"fraud screening unavailable ({error.id})"
+            return dict.fromkeys(user_numbers, f"fraud screening unavailable ({error.id})")
         except (aiohttp.ClientError, OSError) as error:
-            return f"fraud screening unavailable ({error})"
-        if user.blocked:
-            return user.reason or f"fraud score {user.score}"
-        return None
+            return dict.fromkeys(user_numbers, f"fraud screening unavailable ({error})")
+        return {
+            number: user.reason or f"fraud score {user.score}"
+            for number, user in users.items()
+            if user.blocked
+        }
 
     return screen
 

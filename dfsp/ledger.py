@@ -254,16 +254,49 @@ class Ledger:
         is returned as it is (the clearing commits what the centre executed, once)."""
         return _executed(*await self._execute(transfer_id))
 
+    async def execute_many_if_prepared(
+        self, transfer_ids: Sequence[str]
+    ) -> list[Transfer | LedgerError]:
+        """``execute_if_prepared`` of many transfers in one database transaction (the
+        clearing commits a batch the centre executed): each in its id's place, one this
+        call expired as ``TransferExpired``, an unknown id as ``UnknownTransfer``."""
+        outcomes = await self._execute_many(transfer_ids)
+        return [_executed_or_expired(outcome, before) for outcome, before in outcomes]
+
     async def _execute(self, transfer_id: str) -> tuple[Transfer, TransferState]:
-        """Execute (or, past its expiry, expire) a prepared transfer in one transaction,
-        leaving one decided already as it is; the transfer, and its state before, read
-        under its lock (what the forensic ledger records depends on it)."""
+        """``_execute_many`` of one transfer: ``UnknownTransfer`` raised."""
+        [(outcome, before)] = await self._execute_many([transfer_id])
+        if isinstance(outcome, LedgerError):
+            raise outcome
+        assert before is not None, "a stored transfer has a state"
+        return outcome, before
+
+    async def _execute_many(
+        self, transfer_ids: Sequence[str]
+    ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
+        """Execute (or, past its expiry, expire) each prepared transfer in one
+        transaction, leaving one decided already as it is; each transfer, and its state
+        before, read under its lock (what the forensic ledger records depends on it), or
+        ``UnknownTransfer`` (state None) in its place. Transfers, then accounts, are
+        locked once."""
+        ids = _distinct(transfer_ids)
         async with self._sessions.begin() as session:
-            row = await _locked_transfer(session, transfer_id)
-            before = TransferState(row.state)
-            if before is TransferState.PREPARED:
-                await self._execute_locked(session, row)
-            return store.transfer_value(row), before
+            found = await store.find_transfers(session, ids, lock=True)
+            before = {tid: TransferState(row.state) for tid, row in found.items()}
+            prepared = [row for row in found.values() if before[row.id] is TransferState.PREPARED]
+            if prepared:
+                accounts = await _lock_accounts_of(session, prepared)
+                entries: list[dict[str, Any]] = []
+                now = self._now()
+                for row in prepared:
+                    _apply_execution(row, accounts, now, entries)
+                await _insert_entries(session, entries)
+            return [
+                (store.transfer_value(found[tid]), before[tid])
+                if tid in found
+                else (UnknownTransfer(tid), None)
+                for tid in ids
+            ]
 
     async def transfer_now(
         self,
@@ -330,9 +363,7 @@ class Ledger:
         one database transaction, after locking the stored transfers, then every account,
         once; each one's transfer or refusal (made before any change to it), with the
         state it had before (None: held by this call), in its request's place."""
-        ids = [request.id for request in requests]
-        if len(set(ids)) != len(ids):
-            raise InvalidRequest("a transfer id appears twice among the requests")
+        ids = _distinct([request.id for request in requests])
 
         async def attempt() -> list[tuple[Transfer | LedgerError, TransferState | None]]:
             async with self._sessions.begin() as session:
@@ -360,8 +391,7 @@ class Ledger:
                         outcomes.append((row, before))
                     except LedgerError as refusal:
                         outcomes.append((refusal, before))
-                if entries:  # one statement for every entry (after the flush of the rest)
-                    await session.execute(insert(EntryRow), entries)
+                await _insert_entries(session, entries)
                 return [
                     (store.transfer_value(o) if isinstance(o, TransferRow) else o, before)
                     for o, before in outcomes
@@ -390,7 +420,7 @@ class Ledger:
             row = await _locked_transfer(session, transfer_id)
             before = TransferState(row.state)
             if before is TransferState.PREPARED:
-                accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
+                accounts = await _lock_accounts_of(session, [row])
                 _release(row, accounts)
                 _decided(row, TransferState.REJECTED, self._now(), reason_text(reason))
             return store.transfer_value(row), before
@@ -408,8 +438,7 @@ class Ledger:
         async with self._sessions.begin() as session:
             rows = await store.lock_due_transfers(session, now, limit)
             if rows:
-                postings = [p for row in rows for p in store.postings_of(row)]
-                accounts = await store.lock_accounts(session, accounts_of(postings))
+                accounts = await _lock_accounts_of(session, rows)
                 for row in rows:
                     _release(row, accounts)
                     _decided(row, TransferState.EXPIRED, now, "expired")
@@ -429,11 +458,10 @@ class Ledger:
             _apply_execution(row, {}, self._now(), [])
             return
         if accounts is None:
-            accounts = await store.lock_accounts(session, accounts_of(store.postings_of(row)))
+            accounts = await _lock_accounts_of(session, [row])
         entries: list[dict[str, Any]] = []
         _apply_execution(row, accounts, self._now(), entries)
-        if entries:  # one statement for all the entries (after the flush of the rest)
-            await session.execute(insert(EntryRow), entries)
+        await _insert_entries(session, entries)
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -590,6 +618,29 @@ async def _locked_transfer(session: AsyncSession, transfer_id: str) -> TransferR
     if row is None:
         raise UnknownTransfer(transfer_id)
     return row
+
+
+def _distinct(transfer_ids: Sequence[str]) -> list[str]:
+    """The ids of one call on many transfers, each once (``InvalidRequest`` otherwise)."""
+    ids = list(transfer_ids)
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("a transfer id appears twice among the requests")
+    return ids
+
+
+async def _lock_accounts_of(
+    session: AsyncSession, rows: Sequence[TransferRow]
+) -> dict[str, AccountRow]:
+    """Every account the transfers post to, locked once (in id order)."""
+    return await store.lock_accounts(
+        session, accounts_of([p for row in rows for p in store.postings_of(row)])
+    )
+
+
+async def _insert_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """One statement for all the entries (after the flush of the rest)."""
+    if entries:
+        await session.execute(insert(EntryRow), entries)
 
 
 async def _account_row(session: AsyncSession, account_id: str) -> AccountRow:

@@ -4,7 +4,10 @@
 - ``PUT /fraud/blacklist/{number}`` and ``DELETE /fraud/blacklist/{number}`` (a DFSP or
   the operator) ``{"reason"}``: the reason is required both ways, and kept with who
   changed it and when;
-- ``GET /fraud/users/{number}`` (any authenticated caller).
+- ``GET /fraud/users/{number}`` (any authenticated caller);
+- ``POST /fraud/users/lookup`` (any authenticated caller) ``{"numbers": [1 to 100 user
+  numbers]}`` -> ``{"users": [...]}``: each number's standing, in order, as the GET
+  answers it (one never reported is clean).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class FraudRoutes:
             web.put("/fraud/blacklist/{number}", self.blacklist),
             web.delete("/fraud/blacklist/{number}", self.unblacklist),
             web.get("/fraud/users/{number}", self.user),
+            web.post("/fraud/users/lookup", self.users),
         ]
 
     async def report(self, request: web.Request) -> web.Response:
@@ -80,6 +84,14 @@ class FraudRoutes:
         caller(request)
         standing = await self._fraud.standing(check_user_number(request.match_info["number"]))
         return web.json_response(standing_json(standing))
+
+    async def users(self, request: web.Request) -> web.Response:
+        caller(request)
+        numbers = (await read_json_object(request, MAX_BODY)).get("numbers")
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            raise ValidationError("'numbers' is a list of user numbers")
+        standings = await self._fraud.lookup(numbers)
+        return web.json_response({"users": [standing_json(s) for s in standings]})
 
     async def _blacklist_change(self, request: web.Request) -> tuple[str, str, str]:
         who = caller(request)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from central.client import CentralHttp
+from central.fraud.service import MAX_LOOKUP
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,14 @@ class FraudClient:
 
     async def user(self, user_number: str) -> FraudUser:
         return FraudUser.from_json(await self._http.call("GET", f"/fraud/users/{user_number}"))
+
+    async def users(self, numbers: Sequence[str]) -> dict[str, FraudUser]:
+        """The standing of each user number, by number (one never reported is clean):
+        one call for every ``MAX_LOOKUP`` of them."""
+        distinct = list(dict.fromkeys(numbers))
+        found: dict[str, FraudUser] = {}
+        for start in range(0, len(distinct), MAX_LOOKUP):
+            body = {"numbers": distinct[start : start + MAX_LOOKUP]}
+            answer = await self._http.call("POST", "/fraud/users/lookup", body)
+            found |= {user.user_number: user for user in map(FraudUser.from_json, answer["users"])}
+        return found

@@ -11,7 +11,7 @@ directory checks in the same transaction that adds the DFSP).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ from ussdloop import db
 
 MAX_SCORE: Final = 100  # a score of 100 blocks the user
 MAX_REASON: Final = 200
+MAX_LOOKUP: Final = 100  # user numbers read at once
 Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,18 @@ class Fraud:
         return await self._set_blacklisted(user_number, False, reason, by)
 
     async def standing(self, user_number: str) -> FraudStanding:
-        check_user_number(user_number)
-        async with self._reading() as session:
-            return (await standings(session, [user_number]))[user_number]
+        return (await self.lookup([user_number]))[0]
 
-    async def standings(self, user_numbers: Collection[str]) -> dict[str, FraudStanding]:
+    async def lookup(self, user_numbers: Sequence[str]) -> list[FraudStanding]:
+        """The standing of each user number, in order (one never reported is clean), read
+        in one transaction; 1 to ``MAX_LOOKUP`` numbers."""
+        if not 0 < len(user_numbers) <= MAX_LOOKUP:
+            raise ValidationError(f"1 to {MAX_LOOKUP} user numbers at once")
+        for number in user_numbers:
+            check_user_number(number)
         async with self._reading() as session:
-            return await standings(session, user_numbers)
+            found = await standings(session, user_numbers)
+        return [found[number] for number in user_numbers]
 
     async def _set_blacklisted(
         self, user_number: str, blacklisted: bool, reason: str, by: str

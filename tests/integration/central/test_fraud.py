@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from central.client import CentralError
+from central.client import CentralError, CentralHttp
 from central.fraud.client import FraudClient
-from tests.integration.central.support import running_central
+from dfsp.interledger import fraud_screen
+from tests.integration.central.support import Central, running_central
 from tests.integration.conftest import Database
 from tests.support import asyncio_test
 
 JANE = "23456789"
+JOHN, CLEAN = "34567890", "45678901"
 
 
 @asyncio_test
@@ -82,3 +84,70 @@ async def test_bad_reports_and_unauthorised_calls_are_refused(database: Database
             f"{central.url}/fraud/blacklist/{JANE}", json={"reason": "x"}
         ) as response:
             assert response.status == 401
+
+
+async def jane_scored_100_and_john_blacklisted(central: Central) -> CentralHttp:
+    """dfsp1's credentials, after it scored Jane 100 and blacklisted John."""
+    http = central.as_dfsp(await central.register("dfsp1"))
+    await FraudClient(http).report(JANE, 100, "confirmed mule")
+    await FraudClient(http).blacklist(JOHN, "stolen identity")
+    return http
+
+
+@asyncio_test
+async def test_many_users_are_looked_up_at_once_in_order_the_never_reported_clean(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        http = await jane_scored_100_and_john_blacklisted(central)
+        dfsp1 = FraudClient(http)
+        users = await dfsp1.users([CLEAN, JANE, JOHN, JANE])
+        assert users == {number: await dfsp1.user(number) for number in (CLEAN, JANE, JOHN)}
+        assert [users[n].blocked for n in (CLEAN, JANE, JOHN)] == [False, True, True]
+        assert users[CLEAN].score == 0 and users[CLEAN].reports == ()
+        answer = await http.call("POST", "/fraud/users/lookup", {"numbers": [JOHN, CLEAN, JOHN]})
+        single = await http.call("GET", f"/fraud/users/{JOHN}")
+        assert [user["userNumber"] for user in answer["users"]] == [JOHN, CLEAN, JOHN]
+        assert answer["users"][0] == single
+        many = [f"5{n:07d}" for n in range(150)]  # more than one call's worth
+        assert sorted(await dfsp1.users(many)) == many
+        assert await dfsp1.users([]) == {}
+
+
+@asyncio_test
+async def test_a_bad_lookup_of_many_users_is_refused(database: Database) -> None:
+    async with running_central(database) as central:
+        http = central.as_dfsp(await central.register("dfsp1"))
+        for body in (
+            {},
+            {"numbers": JANE},
+            {"numbers": []},
+            {"numbers": [JANE, 23456790]},
+            {"numbers": [JANE, "0123456"]},
+            {"numbers": [f"5{n:07d}" for n in range(101)]},
+        ):
+            with pytest.raises(CentralError) as bad:
+                await http.call("POST", "/fraud/users/lookup", body)
+            assert bad.value.status == 400, body
+        url = f"{central.url}/fraud/users/lookup"
+        async with central.session.post(url, json={"numbers": [JANE]}) as response:
+            assert response.status == 401
+
+
+@asyncio_test
+async def test_the_payees_screening_names_the_blocked_and_blocks_all_when_the_centre_cannot_say(
+    database: Database,
+) -> None:
+    async with running_central(database) as central:
+        http = await jane_scored_100_and_john_blacklisted(central)
+        screen = fraud_screen(http)
+        assert await screen([JANE, JOHN, CLEAN]) == {
+            JANE: "fraud score 100",
+            JOHN: "stolen identity",
+        }
+        refused = fraud_screen(CentralHttp(central.url, central.session, "nobody", "wrong"))
+        unreachable = fraud_screen(CentralHttp("http://127.0.0.1:9", central.session, "k", "s"))
+        for unavailable in (refused, unreachable):
+            answer = await unavailable([JANE, CLEAN])
+            assert list(answer) == [JANE, CLEAN]
+            assert all(why.startswith("fraud screening unavailable (") for why in answer.values())

@@ -560,6 +560,6 @@ async def test_the_payer_of_a_bulk_row_cleared_through_the_centre_is_not_told_pe
                 memo=memo | ({"bulk": True} if bulk else {}),
             )
             await net.ledger.execute(tid)
-            await told(tid, "executed")
+            await told([(tid, "executed", None)])
         keys = [n.key for n in net.outbox.notices if n.customer_id == net.maker.id]
         assert keys == ["transfer:p2p-paid-across:sender"]  # the batch's report tells the maker

@@ -6,13 +6,14 @@ memory: an automatic tier upgrade is recorded once, and a transfer made inside
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dfsp.domain.transfers import Posting, TransferExpired, TransferRequest
+from dfsp.domain.transfers import Posting, TransferExpired, TransferRequest, UnknownTransfer
 from dfsp.forensic import DfspForensic
 from dfsp.forensic_events import ForensicCustomers, ForensicLedger
 from dfsp.ledger import Ledger
@@ -152,4 +153,49 @@ async def test_transfers_made_many_at_once_are_recorded_as_one_at_a_time(
             ("transfer.released", "h-1", "expired"),
             ("transfer.committed", "h-2", "executed"),
             ("transfer.executed", "n-1", "executed"),
+        ]
+
+
+@asyncio_test
+async def test_held_transfers_executed_many_at_once_are_recorded_as_one_at_a_time(
+    database: Database,
+) -> None:
+    async with open_network(database, TIERS) as net:
+        account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
+        soon, later = NOW + timedelta(seconds=5), NOW + timedelta(seconds=60)
+        recorded = {}
+        for how in ("one at a time", "many at once"):
+            sink = RecordedLog()
+            logged = await logged_ledger(net.dfsp.ledger, sink)
+            now = [NOW]
+            logged._clock = lambda now=now: now[0]
+            prefix = "one-" if how == "one at a time" else "many-"
+            for tid, minor, until in (
+                ("late", 100, soon),
+                ("held", 200, later),
+                ("done", 1, later),
+            ):
+                await logged.prepare(
+                    prefix + tid, [Posting(FLOAT, account, minor)], kind="p2p", expires_at=until
+                )
+            await logged.execute(prefix + "done")
+            start = len(sink.records)
+            now[0] = soon  # "late" is past its expiry, "held" is not
+            ids = [prefix + tid for tid in ("late", "held", "done", "never")]
+            for _ in range(2):  # the second time: nothing new to record
+                if how == "one at a time":
+                    for tid in ids:
+                        with contextlib.suppress(TransferExpired, UnknownTransfer):
+                            await logged.execute_if_prepared(tid)
+                else:
+                    await logged.execute_many_if_prepared(ids)
+            recorded[how] = [
+                (r.event, r.subject.removeprefix(prefix), r.data) for r in sink.records[start:]
+            ]
+        assert recorded["many at once"] == recorded["one at a time"]
+        assert [
+            (event, subject, data["state"]) for event, subject, data in recorded["many at once"]
+        ] == [
+            ("transfer.released", "late", "expired"),
+            ("transfer.committed", "held", "executed"),
         ]

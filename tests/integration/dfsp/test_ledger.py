@@ -551,16 +551,89 @@ async def test_many_transfers_racing_their_single_twins_move_the_money_once(
         await assert_consistent(ledger)
 
 
+async def twenty_held(ledger: Ledger, clock: Clock) -> list[str]:
+    """Alice's 2,000 held for Bob in twenty transfers of 100: their ids."""
+    await open_accounts(ledger, alice=2_000, bob=0)
+    ids = [f"t{n}" for n in range(20)]
+    for tid in ids:
+        await ledger.prepare(
+            tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=in_30s(clock)
+        )
+    return ids
+
+
+def outcome_kinds(outcomes: list[Transfer | LedgerError]) -> list[str]:
+    return [type(o).__name__ if isinstance(o, LedgerError) else o.state.value for o in outcomes]
+
+
+@asyncio_test
+async def test_executing_many_held_transfers_at_once_is_executing_each_if_prepared(
+    database: Database,
+) -> None:
+    clock = Clock()
+    async with open_ledger(database, clock) as ledger:
+        await open_accounts(ledger, alice=2_000, bob=0)
+        lives = {"h1": 30, "late": 1, "rejected": 30, "h2": 30, "done": 30}
+        for n, (tid, seconds) in enumerate(lives.items()):
+            await ledger.prepare(
+                tid,
+                [Posting("alice", "bob", 100 * (n + 1)), Posting("alice", "fees", n + 1)],
+                kind="p2p",
+                expires_at=clock.now + timedelta(seconds=seconds),
+            )
+        await ledger.reject("rejected", "declined")
+        await ledger.execute("done")
+        clock.advance(2)  # "late" is past its expiry
+        with pytest.raises(InvalidRequest):  # one id twice: nothing is decided
+            await ledger.execute_many_if_prepared(["h1", "h2", "h1"])
+        assert (await ledger.transfer("h1")).state is TransferState.PREPARED
+        ids = ["h1", "never", "late", "rejected", "h2", "done"]
+        first = await ledger.execute_many_if_prepared(ids)
+        assert outcome_kinds(first) == [
+            "executed",
+            "UnknownTransfer",
+            "TransferExpired",  # expired by this call, as execute_if_prepared says
+            "rejected",
+            "executed",
+            "executed",
+        ]
+        again = await ledger.execute_many_if_prepared(ids)  # a retry: each as it is now
+        assert outcome_kinds(again)[2] == "expired"
+        assert [o for n, o in enumerate(again) if n not in (1, 2)] == [
+            o for n, o in enumerate(first) if n not in (1, 2)
+        ]
+        assert await ledger.balance("alice") == (usd(2_000 - 101 - 404 - 505),) * 2
+        assert await ledger.balance("bob") == (usd(1_000), usd(1_000))
+        assert len(await ledger.statement("bob", limit=100)) == 3
+        assert await ledger.execute_many_if_prepared([]) == []
+        await assert_consistent(ledger)
+
+
+@asyncio_test
+async def test_many_executions_racing_single_ones_of_the_same_transfers_move_the_money_once(
+    database: Database,
+) -> None:
+    clock = Clock()
+    async with open_ledger(database, clock) as ledger:
+        ids = await twenty_held(ledger, clock)
+        (first, second, *singles), errors = await concurrently(
+            ledger.execute_many_if_prepared(ids),
+            ledger.execute_many_if_prepared(list(reversed(ids))),
+            *(ledger.execute_if_prepared(tid) for tid in ids[::3]),
+        )
+        assert errors == []
+        for outcome in [*first, *second, *singles]:
+            assert isinstance(outcome, Transfer) and outcome.state is TransferState.EXECUTED
+        assert await ledger.balance("alice") == (usd(0), usd(0))
+        assert len(await ledger.statement("bob", limit=100)) == 20
+        await assert_consistent(ledger)
+
+
 @asyncio_test
 async def test_racing_decisions_decide_each_transfer_exactly_once(database: Database) -> None:
     clock = Clock()
     async with open_ledger(database, clock) as ledger:
-        await open_accounts(ledger, alice=2_000, bob=0)
-        ids = [f"t{n}" for n in range(20)]
-        for tid in ids:
-            await ledger.prepare(
-                tid, [Posting("alice", "bob", 100)], kind="p2p", expires_at=in_30s(clock)
-            )
+        ids = await twenty_held(ledger, clock)
         clock.advance(15)
         _, errors = await concurrently(
             *(ledger.execute(tid) for tid in ids[::2]),
@@ -666,6 +739,7 @@ operations = st.lists(
         st.tuples(st.just("conflict"), pick),
         st.tuples(st.just("advance"), st.integers(5, 60)),
         st.tuples(st.just("expire_due")),
+        st.tuples(st.just("execute_many"), st.lists(pick, max_size=4, unique=True)),
         *(  # new transfers and retries of earlier ones, in one database transaction
             st.tuples(
                 st.just(name),
@@ -758,6 +832,27 @@ def expected_reject(model: Model, tid: str) -> type[LedgerError] | None:
     return None if state in (TransferState.PREPARED, TransferState.REJECTED) else InvalidTransition
 
 
+async def apply_execute_many(ledger: Ledger, model: Model, picks: list[int]) -> None:
+    """``execute_many_if_prepared`` of earlier transfers and an unknown id: each outcome
+    as ``execute_if_prepared`` one at a time would give it, in order."""
+    tids = list(
+        dict.fromkeys(list(model.state)[i % len(model.state)] for i in picks if model.state)
+    )
+    unknown = f"{model.prefix}never"
+    expected = [
+        expected_execute(model, tid) if model.state[tid] is TransferState.PREPARED else None
+        for tid in tids
+    ]
+    outcomes = await ledger.execute_many_if_prepared([*tids, unknown])
+    assert type(outcomes[-1]) is UnknownTransfer
+    for tid, outcome, refusal in zip(tids, outcomes[:-1], expected, strict=True):
+        event(f"execute_many -> {refusal.__name__ if refusal else 'done'}")
+        if refusal is not None:
+            assert type(outcome) is refusal, f"{tid}: {outcome!r}"
+        else:
+            assert isinstance(outcome, Transfer) and outcome.state is model.state[tid], tid
+
+
 async def apply_many(ledger: Ledger, model: Model, op: tuple[Any, ...]) -> None:
     """``transfer_many`` / ``prepare_many`` of retries of earlier transfers, then new
     ones: each outcome as the one-at-a-time call would give it, in order."""
@@ -795,6 +890,9 @@ async def apply(ledger: Ledger, model: Model, op: tuple[Any, ...]) -> None:
     name, *args = op
     if name in ("transfer_many", "prepare_many"):
         await apply_many(ledger, model, op)
+        return
+    if name == "execute_many":
+        await apply_execute_many(ledger, model, args[0])
         return
     later = model.clock.now + timedelta(seconds=5)
     if name in ("prepare", "transfer_now"):
@@ -917,6 +1015,9 @@ EVERY_PATH = [  # always run, besides the random sequences: each outcome at leas
     ("advance", 5),
     ("prepare_many", [7, 3], [(("alice", "carol"), 5), (("carol", "alice"), 999)], 10),
     ("transfer_many", [7], [(("float", "carol"), 1)], 1),  # the 8th: expired instead
+    ("prepare", ("alice", "bob"), 10, 0, 30),  # the 11th
+    ("advance", 10),  # the 9th (prepare_many's, for 10 s) is due
+    ("execute_many", [10, 8, 4, 0]),  # executed, expired instead, rejected, executed
 ]
 
 
