@@ -20,13 +20,18 @@ connector pulls what it missed after its last cursor and reconciles every transf
 ledger still holds in flight with the centre's state, then opens the socket after its
 cursor (what was written meanwhile comes on the socket), so after any crash or outage
 the three ledgers end in the same state.
+
+Notifications are taken in groups: those that arrived while the last group was handled
+(at most ``GROUP_LIMIT``; a bulk payment's come in bursts). A group's credits are held in
+one ledger transaction, fulfilled in one call to the centre, and its executed transfers
+committed in one ledger transaction; a lone payment is a group of one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Generic, Protocol, TypeVar
@@ -48,12 +53,16 @@ RECONNECT_DELAY: Final = 0.5
 MAX_RECHECKS: Final = 20  # looks at a payment held here but unknown at the centre
 FINISHED_KEPT: Final = 4096  # transfers remembered as finished here (oldest forgotten first)
 PULL_LIMIT: Final = 200
+GROUP_LIMIT: Final = 100  # notifications handled together (the centre's batch maximum)
 PREPARED, EXECUTED, REJECTED, EXPIRED = "prepared", "executed", "rejected", "expired"
 FINAL: Final = frozenset({EXECUTED, REJECTED, EXPIRED})
 Clock = Callable[[], datetime]
 Held = TypeVar("Held")  # a transfer as the DFSP's ledger holds it (opaque here)
 HeldOut = TypeVar("HeldOut", covariant=True)  # the same, as what LocalLedger answers
 _UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
+# What ``on_final`` is told of each transfer decided here: (transfer id, final state, the
+# transfer as held here if it was).
+Decided = tuple[str, str, Held | None]
 
 
 class PayeeRefused(Exception):
@@ -88,11 +97,16 @@ class LocalLedger(Protocol[HeldOut]):
     A payment's funds are held by the DFSP itself before ``Connector.send``, under its
     PIN and limit checks."""
 
-    async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
-        """Check the payee (PayeeRefused) and hold the credit from the clearing account."""
+    async def hold_credits(
+        self, credits: Sequence[tuple[str, PaymentDetails]]
+    ) -> Sequence[Exception | None]:
+        """Check each payee and hold each credit (transfer id, payment request) from the
+        clearing account, together; in each one's place None (held) or why the payee's
+        DFSP refuses it (PayeeRefused)."""
 
-    async def commit(self, transfer_id: str) -> HeldOut:
-        """Execute the hold (if still prepared); the transfer as held here."""
+    async def commit_many(self, transfer_ids: Sequence[str]) -> Sequence[HeldOut | Exception]:
+        """Execute the holds (those still prepared) together; in each one's place the
+        transfer as held here, or the error (e.g. never held here)."""
 
     async def release(self, transfer_id: str, reason: str) -> HeldOut | None:
         """Release the hold (if still prepared); the transfer as held here, None when
@@ -120,7 +134,7 @@ class Connector(Generic[Held]):
         clock: Clock,
         *,
         outcome_wait: float = OUTCOME_WAIT,
-        on_final: Callable[[Sequence[tuple[str, str, Held | None]]], Awaitable[None]] | None = None,
+        on_final: Callable[[Sequence[Decided[Held]]], Awaitable[None]] | None = None,
     ) -> None:
         self.dfsp = dfsp
         self.currency = currency
@@ -129,9 +143,7 @@ class Connector(Generic[Held]):
         self._requests = requests
         self._clock = clock
         self._outcome_wait = outcome_wait
-        # (transfer id, final state, the transfer as held here if it was): e.g. tell
-        # the customers
-        self._on_final = on_final
+        self._on_final = on_final  # told of the transfers decided here: e.g. tell customers
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._rechecks: dict[str, asyncio.Task[None]] = {}  # payments unknown at the centre
@@ -287,81 +299,158 @@ class Connector(Generic[Held]):
 
     async def _settle(self, transfer: CentralTransfer) -> None:
         """Bring this ledger to ``transfer``'s state (idempotent)."""
-        if transfer.payee == self.dfsp and transfer.state == PREPARED:
-            await self.on_prepared(transfer)
-            return
-        if transfer.state not in FINAL:
-            return
-        if transfer.id in self._finished:
-            self._resolve(transfer.id, transfer.state)  # a retried send waits for it
-            return
-        if transfer.payer == self.dfsp:
-            await self._finish_payer(transfer.id, transfer.state, transfer.reason or "")
-        elif transfer.payee == self.dfsp:
-            if transfer.state == EXECUTED:
-                held: Held | None = await self._local.commit(transfer.id)
-            else:
-                held = await self._local.release(transfer.id, transfer.reason or transfer.state)
-                if held is None:
-                    return  # refused before anything was held here: no one to tell
-            await self._told(transfer.id, transfer.state, held)
-        self._remember_finished(transfer.id)
+        await self._settle_many([transfer])
+
+    async def _settle_many(self, transfers: Sequence[CentralTransfer]) -> None:
+        """Bring this ledger to each transfer's state (idempotent): those prepared to this
+        DFSP are taken (``on_prepared``), those decided at the centre decided here."""
+        offered = {t.id: t for t in transfers if t.payee == self.dfsp and t.state == PREPARED}
+        if offered:
+            await self._on_prepared_many(list(offered.values()))
+        decisions: dict[str, _Decision] = {}
+        for transfer in transfers:
+            if transfer.state not in FINAL:
+                continue
+            if transfer.id in self._finished:
+                self._resolve(transfer.id, transfer.state)  # a retried send waits for it
+                continue
+            reason = transfer.reason or transfer.state
+            payee = transfer.payee == self.dfsp
+            decisions.setdefault(transfer.id, _Decision(transfer.id, transfer.state, reason, payee))
+        await self._decide_here(list(decisions.values()), remember=True)
+
+    async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
+        """Decide a payment here that the centre will not decide (refused, never seen)."""
+        await self._decide_here([_Decision(transfer_id, state, reason or state, payee=False)])
+
+    async def _decide_here(self, decisions: Sequence[_Decision], *, remember: bool = False) -> None:
+        """Commit the executed holds (in one ledger transaction) and release the others,
+        then resolve the sends waiting and tell ``on_final``; with ``remember``, these are
+        the centre's final states. A commit that fails is raised once the rest is done."""
+        held: dict[str, Held | None] = {}
+        failures: list[Exception] = []
+        executed = [d.transfer_id for d in decisions if d.state == EXECUTED]
+        if executed:
+            for transfer_id, outcome in zip(
+                executed, await self._local.commit_many(executed), strict=True
+            ):
+                if isinstance(outcome, Exception):
+                    failures.append(outcome)
+                else:
+                    held[transfer_id] = outcome
+        for decision in decisions:
+            if decision.state != EXECUTED:
+                held[decision.transfer_id] = await self._local.release(
+                    decision.transfer_id, decision.reason
+                )
+        told: list[Decided[Held]] = []
+        for decision in decisions:
+            if decision.transfer_id not in held:
+                continue  # its commit failed
+            found = held[decision.transfer_id]
+            self._resolve(decision.transfer_id, decision.state)
+            if found is None and decision.payee:
+                continue  # refused before anything was held here: no one to tell
+            told.append((decision.transfer_id, decision.state, found))
+            if remember:
+                self._remember_finished(decision.transfer_id)
+        if told and self._on_final is not None:
+            await self._on_final(told)
+        if failures:
+            raise failures[0]
 
     def _remember_finished(self, transfer_id: str) -> None:
         self._finished[transfer_id] = None
         if len(self._finished) > FINISHED_KEPT:
             del self._finished[next(iter(self._finished))]
 
-    async def _finish_payer(self, transfer_id: str, state: str, reason: str) -> None:
-        if state == EXECUTED:
-            held: Held | None = await self._local.commit(transfer_id)
-        else:
-            held = await self._local.release(transfer_id, reason or state)
-        self._resolve(transfer_id, state)
-        await self._told(transfer_id, state, held)
-
     def _resolve(self, transfer_id: str, state: str) -> None:
         waiting = self._waiting.get(transfer_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(state)
 
-    async def _told(self, transfer_id: str, state: str, held: Held | None) -> None:
-        if self._on_final is not None:
-            await self._on_final([(transfer_id, state, held)])
-
     # --- payee side ----------------------------------------------------------------
 
     async def on_prepared(self, transfer: CentralTransfer) -> None:
         """Check, hold the credit, fulfil at the centre, then commit (or release)."""
-        packet = bytes.fromhex(str(transfer.memo.get("ilpPacket", "")))
-        try:
-            details = self._requests.read(packet, self.currency)
-            self._check(transfer, packet, details)
-            await self._local.hold_credit(transfer.id, details)
-        except (PaymentRequestError, PayeeRefused, ValueError) as error:
-            log.info("event=clearing_payee_refused transfer_id=%s reason=%s", transfer.id, error)
-            await self._reject_at_centre(transfer.id, str(error))
-            return
-        fulfilment = self._requests.fulfilment(packet)
-        while self._clock() < transfer.expires_at:
+        await self._on_prepared_many([transfer])
+
+    async def _on_prepared_many(self, transfers: Sequence[CentralTransfer]) -> None:
+        """``on_prepared`` of many: the credits held together, fulfilled in one call."""
+        credits: list[tuple[CentralTransfer, bytes, PaymentDetails]] = []
+        for transfer in transfers:
+            packet = bytes.fromhex(str(transfer.memo.get("ilpPacket", "")))
             try:
-                executed = await self._central.fulfil(transfer.id, fulfilment)
+                details = self._requests.read(packet, self.currency)
+                self._check(transfer, packet, details)
+            except ValueError as error:  # PaymentRequestError among them
+                await self._refuse(transfer, error)
+                continue
+            credits.append((transfer, packet, details))
+        if not credits:
+            return
+        refusals = await self._local.hold_credits([(t.id, d) for t, _, d in credits])
+        fulfilments: dict[str, tuple[CentralTransfer, bytes]] = {}
+        for (transfer, packet, _), refusal in zip(credits, refusals, strict=True):
+            if refusal is not None:
+                await self._refuse(transfer, refusal)
+            else:
+                fulfilments[transfer.id] = (transfer, self._requests.fulfilment(packet))
+        if fulfilments:
+            await self._fulfil_many(fulfilments)
+
+    async def _refuse(self, transfer: CentralTransfer, reason: Exception) -> None:
+        log.info("event=clearing_payee_refused transfer_id=%s reason=%s", transfer.id, reason)
+        await self._reject_at_centre(transfer.id, str(reason))
+
+    async def _fulfil_many(self, pending: dict[str, tuple[CentralTransfer, bytes]]) -> None:
+        """Fulfil the held credits at the centre (retrying while it cannot answer, each
+        until its expiry), and settle what it answers; one it refused, or one too late,
+        is settled by the centre's state ("receiver wait and pay")."""
+        undecided: list[str] = []
+        while pending:
+            due = {i: each for i, each in pending.items() if self._clock() < each[0].expires_at}
+            undecided += [transfer_id for transfer_id in pending if transfer_id not in due]
+            pending = due
+            if not pending:
+                break
+            try:
+                answers = await self._central.fulfil_many(
+                    [(transfer_id, fulfilment) for transfer_id, (_, fulfilment) in due.items()]
+                )
             except CentralError as error:
                 if error.status >= 500:
                     await asyncio.sleep(RETRY_DELAY)
                     continue
-                break  # too late or refused: the centre's state decides below
+                undecided += list(pending)  # refused whole: the centre's state decides
+                break
             except _UNREACHABLE:
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            await self._settle(executed)
-            return
-        try:
-            final = await self._lookup(transfer.id)
-        except _UNREACHABLE:
-            return  # the centre is unreachable: reconciliation finishes it
-        if final is not None and final.state in FINAL:
-            await self._settle(final)
+            executed = []
+            for transfer_id, answer in zip(list(due), answers, strict=True):
+                if isinstance(answer, CentralTransfer):
+                    executed.append(answer)
+                    del pending[transfer_id]
+                elif answer.status < 500:  # too late or refused: the centre's state decides
+                    undecided.append(transfer_id)
+                    del pending[transfer_id]
+            await self._settle_many(executed)
+            if pending:
+                await asyncio.sleep(RETRY_DELAY)
+        await self._settle_by_the_centre(undecided)
+
+    async def _settle_by_the_centre(self, transfer_ids: Sequence[str]) -> None:
+        """Settle the transfers the centre decided (those it has not: reconciliation)."""
+        decided = []
+        for transfer_id in transfer_ids:
+            try:
+                found = await self._lookup(transfer_id)
+            except _UNREACHABLE:
+                return  # the centre is unreachable: reconciliation finishes them
+            if found is not None and found.state in FINAL:
+                decided.append(found)
+        await self._settle_many(decided)
 
     def _check(self, transfer: CentralTransfer, packet: bytes, details: PaymentDetails) -> None:
         if condition_for(self._requests.fulfilment(packet)) != transfer.condition:
@@ -386,9 +475,7 @@ class Connector(Generic[Held]):
                 # After the cursor, not after the latest: a notification written between
                 # the pull and the socket's opening is sent on the socket.
                 after = await self._local.load_cursor()
-                async for notification in self._central.subscribe(after=after):
-                    self.connected.set()
-                    await self._handle(notification)
+                await self._handle_stream(self._central.subscribe(after=after))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the centre is down or the socket broke
@@ -396,14 +483,35 @@ class Connector(Generic[Held]):
             self.connected.clear()
             await asyncio.sleep(RECONNECT_DELAY)
 
+    async def _handle_stream(self, notifications: AsyncIterator[Notification]) -> None:
+        """Handle the socket's notifications in groups, each of those that arrived while
+        the one before was handled, until the socket ends (raising what ended it)."""
+        arrived: asyncio.Queue[Notification | None] = asyncio.Queue()  # None: the end
+        reader = asyncio.ensure_future(_read_into(notifications, arrived))
+        try:
+            while True:
+                group = [await arrived.get()]
+                while len(group) < GROUP_LIMIT and not arrived.empty():
+                    group.append(arrived.get_nowait())
+                received = [notification for notification in group if notification is not None]
+                if received:
+                    self.connected.set()
+                    await self._handle(received)
+                if len(received) < len(group):  # the end came
+                    await reader
+                    return
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
     async def reconcile(self) -> None:
         """Pull the notifications missed since the cursor, then settle every transfer
         still in flight here by the centre's state."""
         cursor = await self._local.load_cursor()
         while True:
             missed = await self._central.notifications_after(cursor, PULL_LIMIT)
-            for notification in missed:
-                await self._handle(notification)
+            for first in range(0, len(missed), GROUP_LIMIT):
+                await self._handle(missed[first : first + GROUP_LIMIT])
             if len(missed) < PULL_LIMIT:
                 break
             cursor = missed[-1].seq
@@ -448,8 +556,30 @@ class Connector(Generic[Held]):
             if self._rechecks.get(transfer_id) is asyncio.current_task():
                 del self._rechecks[transfer_id]
 
-    async def _handle(self, notification: Notification) -> None:
+    async def _handle(self, notifications: Sequence[Notification]) -> None:
         try:
-            await self._settle(notification.transfer)
+            await self._settle_many([notification.transfer for notification in notifications])
         finally:
-            await self._local.save_cursor(notification.seq)
+            await self._local.save_cursor(notifications[-1].seq)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """A final state to bring a transfer to here, and why (a release's reason)."""
+
+    transfer_id: str
+    state: str
+    reason: str
+    payee: bool  # this DFSP is the transfer's payee
+
+
+async def _read_into(
+    notifications: AsyncIterator[Notification], arrived: asyncio.Queue[Notification | None]
+) -> None:
+    """Queue the notifications as they come (unbounded: the handler takes all it finds),
+    then None when they end."""
+    try:
+        async for notification in notifications:
+            arrived.put_nowait(notification)
+    finally:
+        arrived.put_nowait(None)

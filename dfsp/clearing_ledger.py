@@ -129,12 +129,6 @@ class ClearingLedger:
     def use_fees(self, fees: FeeTable) -> None:
         self._fees = fees
 
-    async def hold_credit(self, transfer_id: str, details: PaymentDetails) -> None:
-        """``hold_credits`` of one payment: its refusal raised."""
-        [refusal] = await self.hold_credits([(transfer_id, details)])
-        if refusal is not None:
-            raise refusal
-
     async def hold_credits(
         self, credits: Sequence[tuple[str, PaymentDetails]]
     ) -> list[PayeeRefused | None]:
@@ -229,12 +223,9 @@ class ClearingLedger:
         }
 
     async def commit_many(self, transfer_ids: Sequence[str]) -> list[Transfer | LedgerError]:
-        """``commit`` of many transfers the centre executed, in one ledger transaction;
+        """Execute the holds of transfers the centre executed, in one ledger transaction;
         each one's refusal (unknown here, expired) in its place."""
         return await self._ledger.execute_many_if_prepared(transfer_ids)
-
-    async def commit(self, transfer_id: str) -> Transfer:
-        return await self._ledger.execute_if_prepared(transfer_id)
 
     async def release(self, transfer_id: str, reason: str) -> Transfer | None:
         try:

@@ -254,7 +254,7 @@ def centre_stops_at(
     network: Network, monkeypatch: pytest.MonkeyPatch, dfsp: str, call: str
 ) -> asyncio.Event:
     """The centre stops just as ``dfsp``'s connector makes ``call`` (``prepare``: the
-    payer's funds held; ``fulfil``: the payee's credit held); the event is set then."""
+    payer's funds held; ``fulfil_many``: the payee's credits held); the event is set then."""
     client = central_client(network, dfsp)
     original = getattr(client, call)
     stopped = asyncio.Event()

@@ -17,6 +17,7 @@ from dfsp.interledger import ClearingUnavailable, TransferNotAllowed
 from dfsp.payments import Payments
 from tests.integration.clearing.support import (
     EXECUTED,
+    REJECTED,
     Network,
     central_client,
     clearing_network,
@@ -114,6 +115,49 @@ async def test_an_outcome_that_comes_before_the_batch_prepare_answers_is_not_mis
         )
         assert [o.status.value for o in outcomes if isinstance(o, SendResult)] == [EXECUTED] * 2
         assert polled == []  # the outcomes were waited for before the prepares went
+
+
+@asyncio_test
+async def test_a_burst_is_cleared_in_groups_and_a_payee_refused_in_flight_is_rejected_alone(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The payee's DFSP takes the burst of prepares in groups (credits held together,
+    # fulfilled in one call each); Lena, blacklisted once her payment request was
+    # issued, is refused by her DFSP at the centre while the group around her is paid.
+    async with clearing_network(tmp_path, database) as network:
+        hamim, kani = await parties(network)
+        lena = await network.customer(network.payee, "256700000704", "Lena", "Barred")
+        orders = [order(kani.user_number, "1") for _ in range(12)]
+        orders.insert(5, order(lena.user_number, "5"))
+        payer_central, payee_central = (
+            central_client(network, "dfsp1"),
+            central_client(network, "dfsp2"),
+        )
+        prepare_many, fulfil_many = payer_central.prepare_many, payee_central.fulfil_many
+        fulfilled: list[int] = []
+
+        async def lena_blacklisted_on_the_way(requests: Any) -> Any:
+            await FraudClient(network.operator_http).blacklist(lena.user_number, "stolen identity")
+            return await prepare_many(requests)
+
+        async def counted(fulfilments: Any) -> Any:
+            fulfilled.append(len(fulfilments))
+            return await fulfil_many(fulfilments)
+
+        monkeypatch.setattr(payer_central, "prepare_many", lena_blacklisted_on_the_way)
+        monkeypatch.setattr(payee_central, "fulfil_many", counted)
+        outcomes = await payments_of(network).send_bulk(
+            hamim.customer_id, str(hamim.primary_account_id), orders
+        )
+        states = [o.status.value for o in outcomes if isinstance(o, SendResult)]
+        assert states == [EXECUTED] * 5 + [REJECTED] + [EXECUTED] * 7
+        assert sum(fulfilled) == 12 and len(fulfilled) < 12  # in groups, Lena's not asked
+        expected = {o.transfer_id: (EXECUTED, EXECUTED, EXECUTED) for o in orders}
+        expected[orders[5].transfer_id] = (REJECTED, REJECTED, None)
+        await network.assert_agree(expected)
+        await until(lambda: network.payee.told(kani).count("received") == 12)
+        assert await network.payee.balance(kani) == usd("12")
+        assert await network.payer.balance(hamim) == usd("982")  # 12 x (1 + 0.50 scheme fee)
 
 
 @asyncio_test

@@ -208,7 +208,7 @@ async def test_the_centre_back_before_the_expiry_executes_the_fulfilment(
     async with clearing_network(tmp_path, database, window=timedelta(seconds=3)) as network:
         hamim, kani = await parties(network)
         quote = await network.quote(hamim, kani, "25")
-        stopped = centre_stops_at(network, monkeypatch, "dfsp2", "fulfil")
+        stopped = centre_stops_at(network, monkeypatch, "dfsp2", "fulfil_many")
         transfer_id = str(uuid.uuid4())
         sending = asyncio.ensure_future(network.send(quote, transfer_id))
         await stopped.wait()
@@ -228,7 +228,7 @@ async def test_the_centre_back_after_the_expiry_expires_it_and_every_hold_is_rel
     async with clearing_network(tmp_path, database) as network:
         hamim, kani = await parties(network)
         quote = await network.quote(hamim, kani, "25")
-        stopped = centre_stops_at(network, monkeypatch, "dfsp2", "fulfil")
+        stopped = centre_stops_at(network, monkeypatch, "dfsp2", "fulfil_many")
         transfer_id = str(uuid.uuid4())
         sending = asyncio.ensure_future(network.send(quote, transfer_id))
         await stopped.wait()
@@ -287,7 +287,7 @@ async def test_a_payee_dfsp_restarted_with_the_credit_held_fulfils_after_its_sta
             fulfilling.set()
             await asyncio.Event().wait()
 
-        monkeypatch.setattr(client, "fulfil", stopped_before_the_fulfilment_left)
+        monkeypatch.setattr(client, "fulfil_many", stopped_before_the_fulfilment_left)
         transfer_id = str(uuid.uuid4())
         sending = asyncio.ensure_future(network.send(quote, transfer_id))
         await fulfilling.wait()
