@@ -441,13 +441,14 @@ class Connector(Generic[Held]):
         await self._settle_by_the_centre(undecided)
 
     async def _settle_by_the_centre(self, transfer_ids: Sequence[str]) -> None:
-        """Settle the transfers the centre decided (those it has not: reconciliation)."""
+        """Settle the transfers the centre decided (those it has not, or those left when
+        it cannot be reached: reconciliation)."""
         decided = []
         for transfer_id in transfer_ids:
             try:
                 found = await self._lookup(transfer_id)
             except _UNREACHABLE:
-                return  # the centre is unreachable: reconciliation finishes them
+                break
             if found is not None and found.state in FINAL:
                 decided.append(found)
         await self._settle_many(decided)
