@@ -196,6 +196,7 @@ class ClearingLedger:
             "sender_name": details.payer_name,
             "sender_dfsp": details.payer_dfsp,
             "receiver": customer.id,
+            "receiver_user_number": str(customer.user_number),
             "receiver_name": f"{customer.first_name} {customer.last_name}",
             "principal_minor": details.amount.minor,
             "own_accounts": False,

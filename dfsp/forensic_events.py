@@ -186,7 +186,8 @@ class ForensicLedger(Ledger):
             if index in fee_postings or posting.credit_account == self._fee_account
         )
         principal = int(memo.get("principal_minor", transfer.amount.minor))
-        receiver = await self._user_number(memo.get("receiver"))
+        # The number paid, as the payment's memo keeps it (a memo without it: read).
+        receiver = memo.get("receiver_user_number") or await self._user_number(memo.get("receiver"))
         data = {
             "kind": transfer.kind,
             "state": transfer.state.value,
@@ -196,7 +197,7 @@ class ForensicLedger(Ledger):
             "fees": str(Money(currency, fees)),
             "currency": currency,
             "sender": await self._user_number(memo.get("sender")),
-            "receiver": receiver or memo.get("receiver_user_number"),
+            "receiver": receiver,
             "payerDfsp": memo.get("sender_dfsp"),
             "payeeDfsp": memo.get("payee_dfsp"),
             "reason": transfer.reason,

@@ -348,8 +348,7 @@ class Payments:
                 p.outgoing,
                 p.quote.sender_ledger_account_id,
                 p.quote.fee.minor,
-                _memo(p.quote)
-                | {"receiver_user_number": p.quote.receiver_user_number, "bulk": True},
+                _memo(p.quote) | {"bulk": True},
             )  # as ``_send_remote`` holds one
             for p in remote
             if p.outgoing is not None
@@ -640,7 +639,6 @@ class Payments:
                 payer_ledger_account=quote.sender_ledger_account_id,
                 transfer_code=transfer_code,
                 memo=_memo(quote)
-                | {"receiver_user_number": receiver.user_number}
                 | ({"invoice_id": invoice_id} if invoice_id is not None else {})
                 | ({"bulk": True} if quote.quote.kind is TransactionType.BULK else {}),
             )
@@ -868,6 +866,7 @@ def _memo(quote: SendQuote) -> dict[str, Any]:
         "sender": quote.sender_customer_id,
         "sender_name": quote.sender_name,
         "receiver": quote.receiver_customer_id,
+        "receiver_user_number": quote.receiver_user_number,
         "receiver_name": quote.receiver_name,
         "principal_minor": quote.amount.minor,
         "own_accounts": quote.own_accounts,
