@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from central.participants import Participants
 from ussdloop.config import CentralSettings
+from ussdloop.forensic import Entry
 
 if TYPE_CHECKING:
     from central.forensic.writer import CentralLog
@@ -43,6 +44,9 @@ class EventLog(Protocol):
     async def write(
         self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
     ) -> object: ...
+
+    async def write_many(self, entries: Sequence[Entry]) -> object:
+        """``write`` of records made together (event, subject, data), in few appends."""
 
 
 @dataclass(frozen=True)

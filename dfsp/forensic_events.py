@@ -107,9 +107,11 @@ class ForensicLedger(Ledger):
     ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
         """(``execute`` and ``execute_if_prepared`` come here too, with one id.)"""
         outcomes = await super()._execute_many(transfer_ids)
-        for outcome, before in outcomes:
-            if isinstance(outcome, Transfer) and before is TransferState.PREPARED:
-                await self._record(_decision_event(outcome), outcome)  # decided by this call
+        await self._record_all(
+            (_decision_event(outcome), outcome)
+            for outcome, before in outcomes
+            if isinstance(outcome, Transfer) and before is TransferState.PREPARED
+        )  # those decided by this call
         return outcomes
 
     async def _transfer_now(
@@ -131,13 +133,13 @@ class ForensicLedger(Ledger):
         self, requests: Sequence[TransferRequest], *, expires_at: datetime | None, execute: bool
     ) -> list[tuple[Transfer | LedgerError, TransferState | None]]:
         outcomes = await super()._many(requests, expires_at=expires_at, execute=execute)
-        for outcome, before in outcomes:
-            if not isinstance(outcome, Transfer):
-                continue
-            if before is None:  # made by this call
-                await self._record("transfer.executed" if execute else "transfer.held", outcome)
-            elif execute and before is TransferState.PREPARED:  # decided by this call
-                await self._record(_decision_event(outcome), outcome)
+        made = "transfer.executed" if execute else "transfer.held"
+        await self._record_all(
+            (made if before is None else _decision_event(outcome), outcome)
+            for outcome, before in outcomes
+            if isinstance(outcome, Transfer)
+            and (before is None or (execute and before is TransferState.PREPARED))
+        )  # those made, or decided, by this call
         return outcomes
 
     async def _reject(self, transfer_id: str, reason: str) -> tuple[Transfer, TransferState]:
@@ -150,8 +152,9 @@ class ForensicLedger(Ledger):
         self, now: datetime | None = None, *, limit: int = MAX_EXPIRE_BATCH
     ) -> list[str]:
         expired = await super().expire_due(now, limit=limit)
-        for transfer_id in expired:
-            await self._record("transfer.released", await self.transfer(transfer_id))
+        await self._record_all(
+            [("transfer.released", await self.transfer(transfer_id)) for transfer_id in expired]
+        )
         return expired
 
     @asynccontextmanager
@@ -166,15 +169,19 @@ class ForensicLedger(Ledger):
         finally:
             _deferred.reset(token)
             deferred.open = False  # a task started inside that records later: at once
-            for event, transfer in deferred.records:
-                await self._record(event, transfer)
+            await self._record_all(deferred.records)
 
     async def _record(self, event: str, transfer: Transfer) -> None:
+        await self._record_all([(event, transfer)])
+
+    async def _record_all(self, records: Iterable[tuple[str, Transfer]]) -> None:
+        """Record the events (in few appends), or keep them for ``recording_after``."""
         deferred = _deferred.get()
         if deferred is not None and deferred.open:
-            deferred.records.append((event, transfer))
+            deferred.records.extend(records)
             return
-        await self._forensic.record(event, transfer.id, await self._data(transfer))
+        entries = [(event, t.id, await self._data(t)) for event, t in records]
+        await self._forensic.record_many(entries)
 
     async def _data(self, transfer: Transfer) -> dict[str, Any]:
         memo = dict(transfer.memo or {})

@@ -405,6 +405,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+Entry = tuple[str, str, Mapping[str, Any] | None]  # a record to write: event, subject, data
+
+
+def _json_copy(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``data`` as JSON reads it back (not JSON: TypeError)."""
+    copied: dict[str, Any] = json.loads(canonical_json(dict(data or {})))
+    return copied
+
+
 @dataclass(frozen=True)
 class _Write:
     """A write waiting for the writer: what to record, and where its answer goes."""
@@ -418,7 +427,8 @@ class _Write:
 @dataclass
 class ForensicWriter:
     """One service's forensic log: ``await start()`` once (continues the stored chain
-    and logs ``service.started``), then ``await write(event, subject, data)``.
+    and logs ``service.started``), then ``await write(event, subject, data)`` (or
+    ``write_many`` of records made together).
 
     A write that the sink does not take (after ``retries`` quick retries) raises
     ``ForensicUnavailable`` and leaves ``available`` False until a later ``write`` or
@@ -468,15 +478,25 @@ class ForensicWriter:
     async def write(
         self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
     ) -> Record:
-        data = json.loads(canonical_json(dict(data or {})))  # not JSON: TypeError, at once
-        write = _Write(event, subject, data, asyncio.get_running_loop().create_future())
-        self._waiting.append(write)
+        (record,) = await self.write_many([(event, subject, data)])
+        return record
+
+    async def write_many(self, entries: Sequence[Entry]) -> list[Record]:
+        """``write`` of many records (event, subject, data) made together: they wait as
+        one, so they go in as few appends as there are groups; the first refusal raises
+        (``ForensicUnavailable``), the records of the groups before it are stored."""
+        loop = asyncio.get_running_loop()
+        writes = [
+            _Write(event, subject, _json_copy(data), loop.create_future())
+            for event, subject, data in entries  # one not JSON: TypeError, before any
+        ]
+        self._waiting.extend(writes)
         async with self._lock:
-            if not write.answer.done():  # not sent with an earlier group: send the group
+            while writes and not writes[-1].answer.done():  # not all sent by earlier groups
                 group = self._waiting[:MAX_WRITES_PER_APPEND]
                 del self._waiting[: len(group)]
                 await self._write_group(group)
-        return write.answer.result()
+        return [write.answer.result() for write in writes]
 
     async def _write_group(self, group: Sequence[_Write]) -> None:
         """Append ``group`` in one call (retried); answer each of its writes."""

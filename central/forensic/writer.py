@@ -25,7 +25,7 @@ from central.component import CentralContext, Component
 from central.forensic.api import ForensicRoutes
 from central.forensic.service import ForensicLog
 from central.kms.service import CENTRAL, OPERATOR, Kms
-from ussdloop.forensic import ForensicUnavailable, ForensicWriter, Record
+from ussdloop.forensic import Entry, ForensicUnavailable, ForensicWriter, Record
 
 
 class LocalSink:
@@ -54,9 +54,13 @@ class CentralLog:
     async def write(
         self, event: str, subject: str = "", data: Mapping[str, Any] | None = None
     ) -> Record:
+        (record,) = await self.write_many([(event, subject, data)])
+        return record
+
+    async def write_many(self, entries: Sequence[Entry]) -> list[Record]:
         if self._writer is None:
             raise ForensicUnavailable("the central forensic log is not running")
-        return await self._writer.write(event, subject, data)
+        return await self._writer.write_many(entries)
 
     async def check(self) -> bool:
         """Whether records are stored again (after an outage this logs its end)."""

@@ -67,7 +67,7 @@ from central.participants import Status
 from central.store import ParticipantRow
 from clearing.ilp.conditions import fulfills
 from ussdloop import db
-from ussdloop.forensic import ForensicUnavailable
+from ussdloop.forensic import Entry, ForensicUnavailable
 from ussdloop.http import HttpError
 from ussdloop.money import Money
 
@@ -174,7 +174,7 @@ class CentralLedger:
             if existing is None:
                 raise
             return await self._retried(existing, digest), False
-        await self._after(change)
+        await self._after_all([change])
         if change.notices:
             log.info(
                 "event=ledger_transfer_prepared transfer_id=%s payer=%s payee=%s",
@@ -206,6 +206,7 @@ class CentralLedger:
                 assert changes is not None, "the accounts were just opened"
         except (_OneByOne, IntegrityError):  # a concurrent twin stored an id first
             return [await self._prepare_or_refusal(caller, prepare) for prepare in prepares]
+        await self._after_all(changes)
         return [
             await self._prepared(change, digest)
             for change, digest in zip(changes, digests, strict=True)
@@ -222,10 +223,10 @@ class CentralLedger:
     async def _prepared(
         self, change: _Change | HttpError, digest: str
     ) -> tuple[LedgerTransferRow, bool] | HttpError:
-        """A batch prepare's answer for one transfer, once the batch committed."""
+        """A batch prepare's answer for one transfer, once the batch committed (and
+        was logged)."""
         if isinstance(change, HttpError):
             return change
-        await self._after(change)
         if change.notices:
             return change.row, True
         try:
@@ -375,9 +376,7 @@ class CentralLedger:
                 else self._carry_out(session, verdict, accounts, now)
                 for verdict in verdicts
             ]
-        for change in changes:
-            if isinstance(change, _Change):
-                await self._after(change)
+        await self._after_all(changes)
         return changes
 
     def _carry_out(
@@ -507,7 +506,9 @@ class CentralLedger:
         log.info("event=ledger_settled settlement_id=%s transfers=%d", settlement_id, count)
         totals = await self.settlement(settlement_id)
         nets = {account: self._money(net) for account, net in totals.nets_minor}
-        await self._log("settlement.closed", settlement_id, {"transfers": count, "nets": nets})
+        await self._log_all(
+            [("settlement.closed", settlement_id, {"transfers": count, "nets": nets})]
+        )
         return totals
 
     async def settlement(self, settlement_id: str) -> SettlementTotals:
@@ -577,21 +578,26 @@ class CentralLedger:
             )
         return tuple(notices)
 
-    async def _after(self, change: _Change) -> None:
-        """Log a committed state change, then wake the DFSPs it concerns with what it
-        wrote for them."""
-        if change.notices:
-            row = change.row
-            data = {
-                "state": row.state,
-                "payer": row.payer,
-                "payee": row.payee,
-                "amount": self._money(row.amount_minor),
-                "fee": self._money(row.fee_minor),
-                "reason": row.reason,
-            }
-            await self._log(f"transfer.{row.state}", row.id, data)
+    async def _after_all(self, changes: Sequence[_Change | HttpError]) -> None:
+        """Log the committed state changes (in few appends), then wake the DFSPs they
+        concern with what was written for them."""
+        moved = [c for c in changes if isinstance(c, _Change) and c.notices]
+        await self._log_all(
+            [(f"transfer.{c.row.state}", c.row.id, self._record(c.row)) for c in moved]
+        )
+        for change in moved:
             self._wake(change.notices)
+
+    def _record(self, row: LedgerTransferRow) -> dict[str, Any]:
+        """What the forensic record of a transfer's new state says."""
+        return {
+            "state": row.state,
+            "payer": row.payer,
+            "payee": row.payee,
+            "amount": self._money(row.amount_minor),
+            "fee": self._money(row.fee_minor),
+            "reason": row.reason,
+        }
 
     async def _require_forensic(self) -> None:
         """Refuse a new transfer while central's forensic chain is unavailable."""
@@ -601,15 +607,18 @@ class CentralLedger:
                 "the central forensic log is unavailable: no transfer is taken until it is back"
             )
 
-    async def _log(self, event: str, subject: str, data: dict[str, Any]) -> None:
-        """Best effort: the state change is committed; a failure leaves the chain
+    async def _log_all(self, entries: Sequence[Entry]) -> None:
+        """Best effort: the state changes are committed; a failure leaves the chain
         unavailable (so the next prepare is refused) and is logged."""
-        if self._forensic is None:
+        if self._forensic is None or not entries:
             return
         try:
-            await self._forensic.write(event, subject, data)
+            await self._forensic.write_many(entries)
         except ForensicUnavailable:
-            log.warning("event=forensic_write_failed record=%s subject=%s", event, subject)
+            subjects = ",".join(subject for _, subject, _ in entries)
+            log.warning(
+                "event=forensic_write_failed records=%d subjects=%s", len(entries), subjects
+            )
 
     def _money(self, minor: int) -> str:
         return str(Money(self._currency, minor))
