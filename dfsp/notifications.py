@@ -282,12 +282,7 @@ class Notifications:
             await self._send("/notify/push", msisdn, text)
         except (GatewayRefused, aiohttp.ClientError, TimeoutError, NoGateway) as error:
             self.counters.failed_pushes += 1
-            _log.warn(
-                "notice_push_failed key={key} customer_id={customer_id} error={error}",
-                key=row.key,
-                customer_id=row.customer_id,
-                error=_described(error),
-            )
+            _log_notice(_log.warn, "notice_push_failed", row, error=_described(error))
 
     async def _send(self, path: str, msisdn: str, text: str) -> Any:
         if self.gateway_url is None or self._http is None:
@@ -333,25 +328,16 @@ class Notifications:
         row = outcome.row
         if outcome.state is OutboxState.DELIVERED:
             self.counters.delivered += 1
-            _log.info(
-                "notice_delivered key={key} customer_id={customer_id} message={message}",
-                key=row.key,
-                customer_id=row.customer_id,
-                message=row.message,
-            )
+            _log_notice(_log.info, "notice_delivered", row, message=row.message)
         elif outcome.state is OutboxState.DROPPED:
             self.counters.dropped += 1
-            _log.warn(
-                "notice_dropped key={key} customer_id={customer_id} reason={reason}",
-                key=row.key,
-                customer_id=row.customer_id,
-                reason=outcome.error,
-            )
+            _log_notice(_log.warn, "notice_dropped", row, reason=outcome.error)
         else:
             self.counters.failed_attempts += 1
-            _log.info(
-                "notice_retry_scheduled key={key} attempts={attempts} error={error}",
-                key=row.key,
+            _log_notice(
+                _log.info,
+                "notice_retry_scheduled",
+                row,
                 attempts=outcome.failures,
                 error=outcome.error,
             )
@@ -378,6 +364,17 @@ def _by_reader(rows: Sequence[NoticeRow]) -> list[list[NoticeRow]]:
     for row in rows:
         groups.setdefault(row.customer_id, []).append(row)
     return list(groups.values())
+
+
+def _log_notice(emit: Callable[..., None], event: str, row: NoticeRow, **fields: object) -> None:
+    """Log an event about a notice: its key and reader, then ``fields``."""
+    names = ["key", "customer_id", *fields]
+    emit(
+        " ".join([event, *(f"{name}={{{name}}}" for name in names)]),
+        key=row.key,
+        customer_id=row.customer_id,
+        **fields,
+    )
 
 
 def _described(error: Exception) -> str:
