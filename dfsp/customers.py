@@ -212,6 +212,12 @@ class Customers:
                 raise UnknownCustomer(customer_id)
             return store.customer_value(row)
 
+    async def customers_among(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
+        """The customers that exist among ``customer_ids``, by id, read at once."""
+        async with self._reading() as session:
+            rows = await store.names_of(session, sorted(set(customer_ids)))
+            return {customer_id: store.customer_value(row) for customer_id, row in rows.items()}
+
     async def by_msisdn(self, msisdn: str) -> Customer | None:
         async with self._reading() as session:
             row = await store.find_customer_by(session, msisdn=normalise_msisdn(msisdn))

@@ -14,7 +14,8 @@ no-op, not an error.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    bindparam,
     func,
     select,
     update,
@@ -103,7 +105,7 @@ async def insert_notices(session: AsyncSession, notices: Sequence[Notice], now: 
 async def claim_due(
     session: AsyncSession, now: datetime, limit: int, lease_until: datetime
 ) -> list[NoticeRow]:
-    """X claimed until
+    """Up to ``limit`` pending rows whose next attempt is due, oldest first, claimed until
     ``lease_until`` (their next attempt moved there) so that no other delivery loop
     takes them meanwhile; rows another transaction holds are skipped."""
     query = (
@@ -128,28 +130,59 @@ async def next_attempt(session: AsyncSession) -> datetime | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def finish(
-    session: AsyncSession, seq: int, state: OutboxState, now: datetime, reason: str | None = None
-) -> bool:
-    """Move a pending row to ``state``; False when it was not pending any more."""
-    assert state in TRANSITIONS[OutboxState.PENDING], state
-    result = await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.seq == seq, NoticeRow.state == OutboxState.PENDING.value)
-        .values(state=state.value, finished_at=now, last_error=_clip(reason))
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-async def postpone(
-    session: AsyncSession, seq: int, attempts: int, at: datetime, error: str
+async def finish_many(
+    session: AsyncSession, state: OutboxState, now: datetime, reasons: Mapping[int, str | None]
 ) -> None:
-    """Record a failed attempt of a pending row and when to try it again."""
-    await session.execute(
+    """Move pending rows (by seq) to ``state``, each with its reason (None: none); a row
+    not pending any more is left as it is."""
+    assert state in TRANSITIONS[OutboxState.PENDING], state
+    values: dict[str, Any] = {
+        "state": state.value,
+        "finished_at": now,
+        "last_error": bindparam("b_error"),
+    }
+    params = [{"b_seq": seq, "b_error": _clip(reason)} for seq, reason in reasons.items()]
+    await _update_pending(session, values, params)
+
+
+@dataclass(frozen=True)
+class Postponement:
+    """A failed attempt of a pending row: its failures so far and when to try again."""
+
+    seq: int
+    attempts: int
+    at: datetime
+    error: str
+
+
+async def postpone_many(session: AsyncSession, postponements: Sequence[Postponement]) -> None:
+    """Record failed attempts of pending rows and when to try each again."""
+    values: dict[str, Any] = {
+        "attempts": bindparam("b_attempts"),
+        "next_attempt_at": bindparam("b_at"),
+        "last_error": bindparam("b_error"),
+    }
+    params = [
+        {"b_seq": p.seq, "b_attempts": p.attempts, "b_at": p.at, "b_error": _clip(p.error)}
+        for p in postponements
+    ]
+    await _update_pending(session, values, params)
+
+
+async def _update_pending(
+    session: AsyncSession, values: Mapping[str, Any], params: Sequence[Mapping[str, Any]]
+) -> None:
+    """One UPDATE of the pending row ``b_seq`` run for each of ``params``: one executemany,
+    as Core runs it (not the ORM's bulk UPDATE by primary key)."""
+    if not params:
+        return
+    statement = (
         update(NoticeRow)
-        .where(NoticeRow.seq == seq, NoticeRow.state == OutboxState.PENDING.value)
-        .values(attempts=attempts, next_attempt_at=at, last_error=_clip(error))
+        .where(NoticeRow.seq == bindparam("b_seq"), NoticeRow.state == OutboxState.PENDING.value)
+        .values(values)
+        .execution_options(dml_strategy="core_only")
     )
+    await session.execute(statement, params)
 
 
 async def count_in_state(session: AsyncSession, state: OutboxState) -> int:

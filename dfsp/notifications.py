@@ -3,10 +3,14 @@
 ``Notifications`` is the DFSP's ``NoticeSink``: ``post`` stores each notice in the
 ``notice_outbox`` table (``dfsp.notification_store``) in one transaction, idempotent on
 its key, and wakes the delivery loop. The loop (``start`` / ``stop``, one asyncio task)
-claims due rows oldest first, looks up the customer's current MSISDN and language,
-renders the text (``dfsp.notice_texts``) and POSTs it to the gateway's
-``/notify/sms`` (and ``/notify/push`` for a notice with ``push=True``).
+claims due rows oldest first, a batch at a time, and delivers a batch together: the
+current MSISDN and language of its customers read in one transaction, each text rendered
+(``dfsp.notice_texts``) and POSTed to the gateway's ``/notify/sms`` (and ``/notify/push``
+for a notice with ``push=True``), and the outcomes recorded in one transaction.
 
+- Within a batch, one customer's notices are sent one after the other, oldest first (so
+  their balances arrive in order); different customers' are sent at the same time, at
+  most ``batch`` requests at once.
 - A row is claimed for ``lease`` seconds before it is sent, so two DFSP nodes (or a
   slow attempt) never send it twice at once; a node that dies mid-send leaves it to be
   sent again when the lease runs out (at least once, not exactly once).
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -40,15 +44,17 @@ from dfsp.notification_store import NoticeRow, OutboxState
 from dfsp.store import READ_ONLY
 
 MAX_NOTICES_PER_POST: Final = 1_000
+MAX_BATCH: Final = 500  # also the most requests to the gateway at once
 _log = Logger()
 
 Clock = Callable[[], datetime]
+Reader = tuple[str, str]  # the MSISDN and language a notice is sent in
 
 
 class CustomerDirectory(Protocol):
     """What delivery needs of ``dfsp.customers.Customers``."""
 
-    async def customer(self, customer_id: str) -> Customer: ...
+    async def customers_among(self, customer_ids: Iterable[str]) -> dict[str, Customer]: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,11 @@ class Notifications:
         request_timeout: float = 10.0,
         idle_wake: float = 60.0,
     ) -> None:
-        if batch < 1 or lease <= 2 * request_timeout or idle_wake <= 0:
-            raise ValueError("Notifications: batch >= 1, lease > 2 * request_timeout needed")
+        if not 1 <= batch <= MAX_BATCH or lease <= 2 * request_timeout or idle_wake <= 0:
+            raise ValueError(
+                f"Notifications: 1 <= batch <= {MAX_BATCH}, lease > 2 * request_timeout and"
+                " idle_wake > 0 needed"
+            )
         self.gateway_url = gateway_url
         self.short_code = short_code
         self.retry = retry or RetryPolicy()
@@ -184,8 +193,7 @@ class Notifications:
         one is due (``idle_wake`` when none is pending)."""
         while True:
             rows = await self._claim()
-            for row in rows:
-                await self._deliver(row)
+            await self._deliver_batch(rows)
             if len(rows) < self._batch:
                 break
         async with self._sessions() as session, session.begin():
@@ -216,56 +224,65 @@ class Notifications:
             session.expunge_all()
         return rows
 
-    async def _deliver(self, row: NoticeRow) -> None:
+    async def _deliver_batch(self, rows: Sequence[NoticeRow]) -> None:
+        """Attempt a claimed batch: its readers read at once, each reader's notices sent in
+        posting order and different readers' at the same time, the outcomes recorded in
+        one transaction. Should an attempt raise, the outcomes of the others are still
+        recorded (the raiser's row is tried again when its lease runs out)."""
+        readers = await self._readers(rows)
+        outcomes: list[_Outcome] = []
+
+        async def attempt_in_turn(group: list[NoticeRow]) -> None:
+            for row in group:
+                outcomes.append(await self._attempt(row, readers.get(row.customer_id)))
+
+        groups = _by_reader(rows)
+        results = await asyncio.gather(*map(attempt_in_turn, groups), return_exceptions=True)
+        await self._record(outcomes)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _readers(self, rows: Sequence[NoticeRow]) -> dict[str, Reader]:
+        """The MSISDN and language of each reader of the rows (a customer gone: left out).
+        A reader is a customer, or a phone that is not a customer yet
+        (``dfsp.domain.notices.to_msisdn``: a bulk invite), which needs no read."""
+        ids = {row.customer_id for row in rows}
+        phones = {reader for reader in ids if reader.startswith(MSISDN_READER)}
+        readers = {phone: (phone.removeprefix(MSISDN_READER), DEFAULT_LANGUAGE) for phone in phones}
+        if ids - phones:
+            customers = await self._customers.customers_among(ids - phones)
+            readers.update({id_: (c.msisdn, c.language) for id_, c in customers.items()})
+        return readers
+
+    async def _attempt(self, row: NoticeRow, reader: Reader | None) -> _Outcome:
+        if reader is None:
+            return _Outcome(row, OutboxState.DROPPED, _described(UnknownCustomer(row.customer_id)))
+        msisdn, language = reader
         try:
-            msisdn, language = await self._reader(row.customer_id)
             text = render_notice(
                 row.message, row.args, language=language, short_code=self.short_code
             )
-        except (UnknownCustomer, RenderError) as error:
-            await self._drop(row, f"{type(error).__name__}: {error}")
-            return
+        except RenderError as error:
+            return _Outcome(row, OutboxState.DROPPED, _described(error))
         try:
             await self._send("/notify/sms", msisdn, text)
         except GatewayRefused as error:
             if error.permanent:
-                await self._drop(row, str(error))
-            else:
-                await self._retry_later(row, str(error))
-            return
+                return _Outcome(row, OutboxState.DROPPED, str(error))
+            return self._retry_later(row, str(error))
         except (aiohttp.ClientError, TimeoutError, NoGateway) as error:
-            await self._retry_later(row, f"{type(error).__name__}: {error}")
-            return
+            return self._retry_later(row, _described(error))
         if row.push:
             await self._push(row, msisdn, text)
-        await self._finish(row, OutboxState.DELIVERED, None)
-        self.counters.delivered += 1
-        _log.info(
-            "notice_delivered key={key} customer_id={customer_id} message={message}",
-            key=row.key,
-            customer_id=row.customer_id,
-            message=row.message,
-        )
-
-    async def _reader(self, reader: str) -> tuple[str, str]:
-        """The MSISDN and language of a notice's reader: a customer, or a phone that is
-        not a customer yet (``dfsp.domain.notices.to_msisdn``: a bulk invite)."""
-        if reader.startswith(MSISDN_READER):
-            return reader.removeprefix(MSISDN_READER), DEFAULT_LANGUAGE
-        customer = await self._customers.customer(reader)
-        return customer.msisdn, customer.language
+        return _Outcome(row, OutboxState.DELIVERED)
 
     async def _push(self, row: NoticeRow, msisdn: str, text: str) -> None:
         try:
             await self._send("/notify/push", msisdn, text)
         except (GatewayRefused, aiohttp.ClientError, TimeoutError, NoGateway) as error:
             self.counters.failed_pushes += 1
-            _log.warn(
-                "notice_push_failed key={key} customer_id={customer_id} error={error}",
-                key=row.key,
-                customer_id=row.customer_id,
-                error=f"{type(error).__name__}: {error}",
-            )
+            _log_notice(_log.warn, "notice_push_failed", row, error=_described(error))
 
     async def _send(self, path: str, msisdn: str, text: str) -> Any:
         if self.gateway_url is None or self._http is None:
@@ -276,35 +293,92 @@ class Notifications:
                 raise GatewayRefused(response.status, await response.text())
             return await response.json(content_type=None)
 
-    async def _retry_later(self, row: NoticeRow, error: str) -> None:
+    def _retry_later(self, row: NoticeRow, error: str) -> _Outcome:
         failures = row.attempts + 1
         if failures >= self.retry.max_attempts:
-            await self._drop(row, f"gave up after {failures} attempts: {error}")
+            return _Outcome(row, OutboxState.DROPPED, f"gave up after {failures} attempts: {error}")
+        return _Outcome(row, OutboxState.PENDING, error)
+
+    async def _record(self, outcomes: Sequence[_Outcome]) -> None:
+        """Record the outcomes in one transaction, then count and log each."""
+        if not outcomes:
             return
-        self.counters.failed_attempts += 1
-        at = self._clock() + timedelta(seconds=self.retry.delay(failures))
+        now = self._clock()
+        ended = {
+            state: {o.row.seq: o.error or None for o in outcomes if o.state is state}
+            for state in (OutboxState.DELIVERED, OutboxState.DROPPED)
+        }
+        postponed = [
+            outbox.Postponement(o.row.seq, o.failures, now + self._backoff(o.failures), o.error)
+            for o in outcomes
+            if o.state is OutboxState.PENDING
+        ]
         async with self._sessions.begin() as session:
-            await outbox.postpone(session, row.seq, failures, at, error)
-        _log.info(
-            "notice_retry_scheduled key={key} attempts={attempts} error={error}",
-            key=row.key,
-            attempts=failures,
-            error=error,
-        )
+            for state, reasons in ended.items():
+                await outbox.finish_many(session, state, now, reasons)
+            await outbox.postpone_many(session, postponed)
+        for outcome in outcomes:
+            self._tell(outcome)
 
-    async def _drop(self, row: NoticeRow, reason: str) -> None:
-        await self._finish(row, OutboxState.DROPPED, reason)
-        self.counters.dropped += 1
-        _log.warn(
-            "notice_dropped key={key} customer_id={customer_id} reason={reason}",
-            key=row.key,
-            customer_id=row.customer_id,
-            reason=reason,
-        )
+    def _backoff(self, failures: int) -> timedelta:
+        return timedelta(seconds=self.retry.delay(failures))
 
-    async def _finish(self, row: NoticeRow, state: OutboxState, reason: str | None) -> None:
-        async with self._sessions.begin() as session:
-            await outbox.finish(session, row.seq, state, self._clock(), reason)
+    def _tell(self, outcome: _Outcome) -> None:
+        """Count the outcome and log it."""
+        row = outcome.row
+        if outcome.state is OutboxState.DELIVERED:
+            self.counters.delivered += 1
+            _log_notice(_log.info, "notice_delivered", row, message=row.message)
+        elif outcome.state is OutboxState.DROPPED:
+            self.counters.dropped += 1
+            _log_notice(_log.warn, "notice_dropped", row, reason=outcome.error)
+        else:
+            self.counters.failed_attempts += 1
+            _log_notice(
+                _log.info,
+                "notice_retry_scheduled",
+                row,
+                attempts=outcome.failures,
+                error=outcome.error,
+            )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Where an attempt left a notice: DELIVERED, DROPPED (``error`` says why) or PENDING
+    (tried again later; ``error`` is the attempt's)."""
+
+    row: NoticeRow
+    state: OutboxState
+    error: str = ""
+
+    @property
+    def failures(self) -> int:
+        """The row's failed attempts, this one included."""
+        return self.row.attempts + 1
+
+
+def _by_reader(rows: Sequence[NoticeRow]) -> list[list[NoticeRow]]:
+    """The rows grouped by reader, each group in the rows' order."""
+    groups: dict[str, list[NoticeRow]] = {}
+    for row in rows:
+        groups.setdefault(row.customer_id, []).append(row)
+    return list(groups.values())
+
+
+def _log_notice(emit: Callable[..., None], event: str, row: NoticeRow, **fields: object) -> None:
+    """Log an event about a notice: its key and reader, then ``fields``."""
+    names = ["key", "customer_id", *fields]
+    emit(
+        " ".join([event, *(f"{name}={{{name}}}" for name in names)]),
+        key=row.key,
+        customer_id=row.customer_id,
+        **fields,
+    )
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class NoGateway(Exception):

@@ -6,15 +6,16 @@ where USSDLOOP_TEST_PG is set."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from dfsp.domain.notices import Notice
+from dfsp.domain.notices import Notice, to_msisdn
 from dfsp.notice_texts import LANGUAGES, MAX_SMS_CHARS, TEXTS, render_notice
 from dfsp.notification_store import NoticeRow, OutboxState
 from dfsp.notifications import Notifications, RetryPolicy
@@ -42,10 +43,12 @@ ARGS = {
 @dataclass
 class StandInGateway:
     """The gateway's ``/notify/sms`` and ``/notify/push``; answers ``fail_first`` SMS
-    requests (and every push while ``push_fails``) with 503."""
+    requests (and every push while ``push_fails``) with 503, and every SMS to an MSISDN
+    of ``answers`` with its (status, body)."""
 
     fail_first: int = 0
     push_fails: bool = False
+    answers: dict[str, tuple[int, str]] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
@@ -54,7 +57,11 @@ class StandInGateway:
         if self.refused < self.fail_first:
             self.refused += 1
             return web.json_response({"id": "CarrierUnavailable", "message": "down"}, status=503)
-        self.sms.append(await request.json())
+        body = await request.json()
+        if body["msisdn"] in self.answers:
+            status, text = self.answers[body["msisdn"]]
+            return web.Response(status=status, text=text)
+        self.sms.append(body)
         return web.json_response({"messageId": f"m{len(self.sms)}"})
 
     async def notify_push(self, request: web.Request) -> web.Response:
@@ -100,6 +107,24 @@ async def notifications(
             await sink.stop()
 
 
+@contextmanager
+def statements(sink: Notifications) -> Iterator[list[tuple[str, bool]]]:
+    """The SQL statements the sink's database runs meanwhile, each with whether it was
+    an executemany."""
+    engine = sink._sessions.kw["bind"].sync_engine
+    seen: list[tuple[str, bool]] = []
+
+    def record(*args: Any) -> None:
+        statement, executemany = args[2], args[5]
+        seen.append((statement, executemany))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 async def outbox_rows(sink: Notifications) -> list[NoticeRow]:
     async with sink._sessions() as session:
         return list((await session.scalars(select(NoticeRow).order_by(NoticeRow.seq))).all())
@@ -107,6 +132,14 @@ async def outbox_rows(sink: Notifications) -> list[NoticeRow]:
 
 def sent(customer_id: str, key: str = "transfer:t1:sender") -> Notice:
     return Notice(key, customer_id, "sent", ARGS)
+
+
+def received(customer_id: str, key: str, balance: str = "1010 USD") -> Notice:
+    return Notice(key, customer_id, "received", {**ARGS, "balance": balance})
+
+
+def received_text(balance: str = "1010 USD") -> str:
+    return f"You received 10 USD from Hamim Ali. Balance {balance}."
 
 
 # --- the outbox -----------------------------------------------------------------------
@@ -252,3 +285,87 @@ async def test_a_notice_for_a_customer_no_longer_registered_is_dropped(
         assert states == {"k-gone": "dropped", "k-ann": "delivered"}
         assert [m["msisdn"] for m in gateway.sms] == ["256700000001"]
         assert await sink.count(OutboxState.DROPPED) == 1
+
+
+@asyncio_test
+async def test_a_batch_is_delivered_with_one_read_of_its_customers_and_one_write(
+    database: Database,
+) -> None:
+    gateway = StandInGateway()
+    invoice = {"amount": "25 USD", "merchant": "Shop One", "reference": "INV-7"}
+    async with serving(gateway) as url, notifications(database, url) as (dfsp, sink):
+        people = [await dfsp.register(n) for n in range(1, 7)]
+        await sink.stop()  # post while stopped: the notices make one batch
+        await sink.post([received(person.id, f"k{n}") for n, person in enumerate(people)])
+        await sink.post(
+            [
+                received(people[0].id, "k-later", balance="1020 USD"),
+                Notice("k-invite", to_msisdn("256799000001"), "bulk_invite", ARGS),
+                Notice("k-invoice", people[1].id, "invoice_received", invoice, push=True),
+            ]
+        )
+        with statements(sink) as seen:
+            sink.start()
+            await until(lambda: sink.counters.delivered == 9)
+        customer_reads = [s for s, _ in seen if re.search(r"FROM (\w+\.)?customers\b", s)]
+        finishes = [
+            many for s, many in seen if re.match(r"UPDATE (\w+\.)?notice_outbox SET state", s)
+        ]
+        assert len(customer_reads) == 1 and finishes == [True]
+        assert {row.state for row in await outbox_rows(sink)} == {OutboxState.DELIVERED.value}
+        to_first = [m["text"] for m in gateway.sms if m["msisdn"] == "256700000001"]
+        assert to_first == [received_text(), received_text("1020 USD")]  # in posting order
+        assert sorted(m["msisdn"] for m in gateway.sms) == sorted(
+            ["256700000001", "256700000002", "256799000001"] + [p.msisdn for p in people]
+        )
+        invite = next(m["text"] for m in gateway.sms if m["msisdn"] == "256799000001")
+        assert invite.startswith("Acme Payroll wants to pay you 10 USD. Dial *123#")
+        assert [m["msisdn"] for m in gateway.pushes] == ["256700000002"]
+
+
+@asyncio_test
+async def test_each_notice_of_a_batch_ends_as_its_own_attempt_went(database: Database) -> None:
+    refused = (400, '{"id": "BadRequest", "message": "no such number"}')
+    busy = (503, '{"id": "CarrierUnavailable", "message": "down"}')
+    gateway = StandInGateway(answers={"256700000002": refused, "256700000003": busy})
+    async with serving(gateway) as url, notifications(database, url) as (dfsp, sink):
+        people = [await dfsp.register(n) for n in range(1, 5)]
+        await sink.stop()  # post while stopped: the notices make one batch
+        keys = ["k-good", "k-refused", "k-busy", "k-good-too"]
+        await sink.post([received(p.id, key) for p, key in zip(people, keys, strict=True)])
+        await sink.post([received("removed-customer", "k-gone")])
+        sink.start()
+        await until(
+            lambda: (
+                (sink.counters.delivered, sink.counters.dropped) == (2, 2)
+                and sink.counters.failed_attempts >= 2
+            )
+        )
+        rows = {row.key: row for row in await outbox_rows(sink)}
+        assert {key: row.state for key, row in rows.items()} == {
+            "k-good": "delivered",
+            "k-refused": "dropped",
+            "k-busy": "pending",
+            "k-good-too": "delivered",
+            "k-gone": "dropped",
+        }
+        assert rows["k-gone"].last_error == "UnknownCustomer: no such customer 'removed-customer'"
+        assert str(rows["k-refused"].last_error).startswith("gateway answered 400")
+        assert rows["k-busy"].attempts >= 2 and "503" in str(rows["k-busy"].last_error)
+        assert rows["k-good"].last_error is None and rows["k-good"].finished_at is not None
+        assert sorted(m["msisdn"] for m in gateway.sms) == ["256700000001", "256700000004"]
+
+
+@asyncio_test
+async def test_an_attempt_failing_unexpectedly_leaves_the_rest_of_its_batch_recorded(
+    database: Database,
+) -> None:
+    gateway = StandInGateway(answers={"256700000002": (200, "not json")})
+    async with serving(gateway) as url, notifications(database, url) as (dfsp, sink):
+        people = [await dfsp.register(n) for n in range(1, 4)]
+        await sink.stop()  # post while stopped: the notices make one batch
+        await sink.post([received(p.id, f"k{n}") for n, p in enumerate(people)])
+        sink.start()
+        await until(lambda: sink.counters.delivered == 2)
+        states = {row.key: (row.state, row.attempts) for row in await outbox_rows(sink)}
+        assert states == {"k0": ("delivered", 0), "k1": ("pending", 0), "k2": ("delivered", 0)}
