@@ -496,6 +496,10 @@ class ForensicWriter:
                 group = self._waiting[:MAX_WRITES_PER_APPEND]
                 del self._waiting[: len(group)]
                 await self._write_group(group)
+        refusals = [write.answer.exception() for write in writes]  # each one's read
+        for refusal in refusals:
+            if refusal is not None:
+                raise refusal
         return [write.answer.result() for write in writes]
 
     async def _write_group(self, group: Sequence[_Write]) -> None:

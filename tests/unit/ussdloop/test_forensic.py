@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tests.support import asyncio_test
 from ussdloop.forensic import (
     GENESIS,
+    MAX_WRITES_PER_APPEND,
     ForensicUnavailable,
     ForensicWriter,
     Problem,
@@ -370,3 +371,39 @@ async def test_a_group_stored_whose_answer_was_lost_is_not_written_twice() -> No
     assert [r.seq for r in records] == [2, 3, 4]
     assert [r.seq for r in sink.records] == [1, 2, 3, 4, 5]
     assert verify(sink.records, PUBLIC).ok
+
+
+@asyncio_test
+async def test_records_written_together_go_in_one_append_per_group_in_their_order() -> None:
+    sink, sleeps = MemorySink(), []
+    log = writer(sink, sleeps)
+    await log.start()
+    entries = [("transfer.held", f"t-{n}", {"n": n}) for n in range(MAX_WRITES_PER_APPEND + 3)]
+    records = await log.write_many(entries)
+
+    assert sink.appends == [1, MAX_WRITES_PER_APPEND, 3]
+    assert [(r.event, r.subject, r.data) for r in records] == entries
+    assert sink.records[1:] == records and verify(sink.records, PUBLIC).ok
+    assert await log.write_many([]) == []
+    with pytest.raises(TypeError):  # one not JSON: none is written
+        await log.write_many([("transfer.held", "t-x", {}), ("x", "y", {"at": datetime.now(UTC)})])
+    assert len(sink.records) == 1 + len(entries)
+
+
+@asyncio_test
+async def test_records_written_together_while_the_sink_is_down_are_refused() -> None:
+    sink, sleeps = MemorySink(), []
+    log = writer(sink, sleeps)
+    await log.start()
+    sink.down = True
+    with pytest.raises(ForensicUnavailable):
+        await log.write_many([("transfer.held", f"t-{n}", None) for n in range(3)])
+    sink.down = False
+    await log.write("transfer.held", "t-3")
+
+    assert [r.event for r in sink.records] == [
+        "service.started",
+        "forensic.resumed",
+        "transfer.held",
+    ]
+    assert sink.records[1].data["refusedWrites"] == 3
