@@ -343,15 +343,21 @@ async def test_each_write_of_a_refused_group_is_refused_and_counted() -> None:
     sink.gate.set()
     outcomes = await asyncio.gather(first, *group, return_exceptions=True)
     assert all(isinstance(o, ForensicUnavailable) for o in outcomes) and not log.available
+    await assert_resumed_after_refusing(log, sink, 3)
+
+
+async def assert_resumed_after_refusing(
+    log: ForensicWriter, sink: MemorySink, refused: int
+) -> None:
+    """Once the sink is back, the next write logs the outage's end with ``refused``."""
     sink.down = False
     await log.write("transfer.held", "t-3")
-
     assert [r.event for r in sink.records] == [
         "service.started",
         "forensic.resumed",
         "transfer.held",
     ]
-    assert sink.records[1].data["refusedWrites"] == 3
+    assert sink.records[1].data["refusedWrites"] == refused
     assert verify(sink.records, PUBLIC).ok
 
 
@@ -398,12 +404,4 @@ async def test_records_written_together_while_the_sink_is_down_are_refused() -> 
     sink.down = True
     with pytest.raises(ForensicUnavailable):
         await log.write_many([("transfer.held", f"t-{n}", None) for n in range(3)])
-    sink.down = False
-    await log.write("transfer.held", "t-3")
-
-    assert [r.event for r in sink.records] == [
-        "service.started",
-        "forensic.resumed",
-        "transfer.held",
-    ]
-    assert sink.records[1].data["refusedWrites"] == 3
+    await assert_resumed_after_refusing(log, sink, 3)
