@@ -9,7 +9,7 @@ against the centre: the centre holds the money in flight, so the centre's state
 decides ("check before rollback"); only a transfer the centre never saw is released
 here, once its expiry has passed.
 
-Payee side (``on_prepared``): a prepared central transfer to this DFSP is checked
+Payee side (``_on_prepared_many``): a prepared central transfer to this DFSP is checked
 against the payment request it carries (recomputed fulfilment, amount, address, enough
 time left), the payee is checked (exists, may receive), the credit is held locally,
 then the fulfilment goes to the centre first ("receiver wait and pay"); the credit is
@@ -303,7 +303,7 @@ class Connector(Generic[Held]):
 
     async def _settle_many(self, transfers: Sequence[CentralTransfer]) -> None:
         """Bring this ledger to each transfer's state (idempotent): those prepared to this
-        DFSP are taken (``on_prepared``), those decided at the centre decided here."""
+        DFSP are taken (``_on_prepared_many``), those decided at the centre decided here."""
         offered = {t.id: t for t in transfers if t.payee == self.dfsp and t.state == PREPARED}
         if offered:
             await self._on_prepared_many(list(offered.values()))
@@ -371,12 +371,9 @@ class Connector(Generic[Held]):
 
     # --- payee side ----------------------------------------------------------------
 
-    async def on_prepared(self, transfer: CentralTransfer) -> None:
-        """Check, hold the credit, fulfil at the centre, then commit (or release)."""
-        await self._on_prepared_many([transfer])
-
     async def _on_prepared_many(self, transfers: Sequence[CentralTransfer]) -> None:
-        """``on_prepared`` of many: the credits held together, fulfilled in one call."""
+        """Check each, hold the credits (together), fulfil at the centre (in one call),
+        then commit (or release)."""
         credits: list[tuple[CentralTransfer, bytes, PaymentDetails]] = []
         for transfer in transfers:
             packet = bytes.fromhex(str(transfer.memo.get("ilpPacket", "")))

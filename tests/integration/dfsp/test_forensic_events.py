@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -73,15 +73,23 @@ async def logged_ledger(ledger: Ledger, sink: RecordedLog) -> ForensicLedger:
     return logged
 
 
+async def clocked_logged_ledger(
+    ledger: Ledger,
+) -> tuple[RecordedLog, ForensicLedger, list[datetime]]:
+    """The same ledger, logged to the sink returned, on a clock set by ``now[0]``."""
+    sink = RecordedLog()
+    logged = await logged_ledger(ledger, sink)
+    now = [NOW]
+    logged._clock = lambda: now[0]
+    return sink, logged, now
+
+
 @asyncio_test
 async def test_racing_decisions_of_a_held_transfer_are_recorded_once_each(
     database: Database,
 ) -> None:
     async with open_network(database, TIERS) as net:
-        sink = RecordedLog()
-        logged = await logged_ledger(net.dfsp.ledger, sink)
-        now = [NOW]
-        logged._clock = lambda: now[0]
+        sink, logged, now = await clocked_logged_ledger(net.dfsp.ledger)
         account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
         hold = [Posting(FLOAT, account, 100)]
         until = NOW + timedelta(seconds=30)
@@ -130,10 +138,7 @@ async def test_transfers_made_many_at_once_are_recorded_as_one_at_a_time(
     database: Database,
 ) -> None:
     async with open_network(database, TIERS) as net:
-        sink = RecordedLog()
-        logged = await logged_ledger(net.dfsp.ledger, sink)
-        now = [NOW]
-        logged._clock = lambda: now[0]
+        sink, logged, now = await clocked_logged_ledger(net.dfsp.ledger)
         account = (await net.dfsp.customers.accounts_of(net.alice.id))[0].ledger_account_id
 
         def request(tid: str, minor: int) -> TransferRequest:
@@ -165,10 +170,7 @@ async def test_held_transfers_executed_many_at_once_are_recorded_as_one_at_a_tim
         soon, later = NOW + timedelta(seconds=5), NOW + timedelta(seconds=60)
         recorded = {}
         for how in ("one at a time", "many at once"):
-            sink = RecordedLog()
-            logged = await logged_ledger(net.dfsp.ledger, sink)
-            now = [NOW]
-            logged._clock = lambda now=now: now[0]
+            sink, logged, now = await clocked_logged_ledger(net.dfsp.ledger)
             prefix = "one-" if how == "one at a time" else "many-"
             for tid, minor, until in (
                 ("late", 100, soon),
